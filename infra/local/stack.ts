@@ -1,0 +1,169 @@
+/**
+ * The whole backend on one machine: dynalite for DynamoDB, the local gateway for API Gateway, and the very
+ * handler factories the Lambdas export, wired with the real SDK clients pointed at loopback.
+ */
+import type { AddressInfo } from 'node:net';
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
+import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
+import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
+import { makeAgentsHandler } from '../../lambdas/handlers/agents';
+import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
+import { makeWebhookHandler } from '../../lambdas/handlers/webhook';
+import {
+  makeAuthorizer,
+  makeConnectHandler,
+  makeDefaultHandler,
+  makeDisconnectHandler,
+} from '../../lambdas/handlers/websocket';
+import { jsonLogger, silentLogger } from '../../lambdas/logger';
+import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
+import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
+import { type GatewayOptions, LocalGateway } from './gateway';
+import { createTables } from './tables';
+
+export const LOCAL_TABLES = { state: 'callbridge-state', accounts: 'callbridge-accounts' } as const;
+
+/** Local SDK clients need some credentials to sign with; nothing checks them. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+export interface LocalStackOptions {
+  host?: string;
+  port?: number;
+  /** Directory for dynalite's LevelDB files; in memory when absent. */
+  dataDir?: string;
+  idleTimeoutMs?: number;
+  maxConnectionMs?: number;
+  pushTimeoutMs?: number;
+  pushConcurrency?: number;
+  eventRetentionSeconds?: number;
+  clock?: Clock;
+  logger?: Logger;
+  extra?: GatewayOptions['extra'];
+  /** Account lookups are cached for up to 5 minutes on AWS; tests that rotate secrets set this to 0. */
+  accountCacheMs?: number;
+}
+
+export interface LocalStack {
+  gateway: LocalGateway;
+  url: string;
+  webSocketUrl: string;
+  dynamoEndpoint: string;
+  dynamo: DynamoDBClient;
+  state: DynamoStateStore;
+  accounts: DynamoAccountStore;
+  stop(): Promise<void>;
+}
+
+export const startDynalite = async (dataDir?: string, port = 0, host = '127.0.0.1') => {
+  const server = dynalite({
+    ...(dataDir ? { path: dataDir } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const endpoint = `http://${host}:${(server.address() as AddressInfo).port}`;
+  return { server, endpoint, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+};
+
+export const localDynamoClient = (endpoint: string) =>
+  new DynamoDBClient({ endpoint, region: 'local', credentials: LOCAL_CREDENTIALS, maxAttempts: 3 });
+
+export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger;
+  const db = await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
+  const dynamo = localDynamoClient(db.endpoint);
+  await createTables(dynamo, LOCAL_TABLES);
+
+  const gateway = new LocalGateway({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    corsOrigins: [...KOMMO_ORIGINS, ...LOCAL_ORIGINS],
+    idleTimeoutMs: options.idleTimeoutMs,
+    maxConnectionMs: options.maxConnectionMs,
+    extra: options.extra,
+    log: (line) => logger.warn(line),
+  });
+  await gateway.listen();
+
+  const state = new DynamoStateStore(dynamo, {
+    tableName: LOCAL_TABLES.state,
+    eventRetentionSeconds: options.eventRetentionSeconds ?? 3600,
+  });
+  const accounts = new DynamoAccountStore(dynamo, LOCAL_TABLES.accounts);
+  const account = cachedAccountLookup(accounts, clock, options.accountCacheMs ?? 5_000);
+  const management = new ApiGatewayManagementApiClient({
+    endpoint: gateway.managementEndpoint,
+    region: 'local',
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 4,
+  });
+  const pusher = new ApiGatewayPusher(management, options.pushTimeoutMs ?? 3000);
+  const pushConcurrency = options.pushConcurrency ?? 32;
+  const named = (name: string) => (logger === silentLogger ? logger : withService(logger, name));
+
+  const agents = makeAgentsHandler({ account, agents: state, clock, logger: named('agents') });
+  gateway.attach({
+    http: {
+      webhook: makeWebhookHandler({
+        account,
+        store: state,
+        pusher,
+        clock,
+        logger: named('webhook'),
+        pushConcurrency,
+      }),
+      tickets: makeTicketsHandler({
+        account,
+        tickets: state,
+        clock,
+        logger: named('tickets'),
+        webSocketUrl: gateway.webSocketUrl,
+      }),
+      agents,
+    },
+    authorizer: makeAuthorizer({ tickets: state, clock, logger: named('authorizer') }),
+    connect: makeConnectHandler({ connections: state, clock, logger: named('connect') }),
+    disconnect: makeDisconnectHandler({ connections: state, logger: named('disconnect') }),
+    default: makeDefaultHandler({
+      connections: state,
+      events: state,
+      calls: state,
+      pusher,
+      clock,
+      logger: named('default'),
+      pushConcurrency,
+    }),
+  });
+
+  return {
+    gateway,
+    url: gateway.url,
+    webSocketUrl: gateway.webSocketUrl,
+    dynamoEndpoint: db.endpoint,
+    dynamo,
+    state,
+    accounts,
+    async stop() {
+      await gateway.close();
+      management.destroy();
+      dynamo.destroy();
+      await db.close();
+    },
+  };
+};
+
+const withService = (logger: Logger, service: string): Logger => ({
+  info: (m, f) => logger.info(m, { service, ...f }),
+  warn: (m, f) => logger.warn(m, { service, ...f }),
+  error: (m, f) => logger.error(m, { service, ...f }),
+});
+
+export { jsonLogger };

@@ -1,0 +1,72 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Account, AccountStore, Clock } from '../ports';
+
+export class DynamoAccountStore implements AccountStore {
+  private readonly db: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {
+    this.db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async getAccount(subdomain: string): Promise<Account | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: { subdomain } }));
+    return Item as Account | undefined;
+  }
+
+  async putAccount(account: Account): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: account }));
+  }
+
+  // Admin-only (the accounts CLI); a deployment holds a handful of accounts, so a Scan is fine here.
+  async listAccounts(): Promise<Account[]> {
+    const out: Account[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new ScanCommand({ TableName: this.tableName, ExclusiveStartKey: startKey }),
+      );
+      out.push(...((page.Items ?? []) as Account[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  async removeAccount(subdomain: string): Promise<boolean> {
+    const { Attributes } = await this.db.send(
+      new DeleteCommand({ TableName: this.tableName, Key: { subdomain }, ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes !== undefined;
+  }
+}
+
+/**
+ * Secrets are read on every webhook and token; caching them in the function keeps that off DynamoDB, and the
+ * bounded age (≤ 5 min) is what makes a rotation take effect without a redeploy.
+ */
+export const cachedAccountLookup = (
+  store: Pick<AccountStore, 'getAccount'>,
+  clock: Clock,
+  maxAgeMs = 5 * 60_000,
+): ((subdomain: string) => Promise<Account | undefined>) => {
+  const cache = new Map<string, { at: number; account: Account | undefined }>();
+  return async (subdomain) => {
+    const hit = cache.get(subdomain);
+    const now = clock.now();
+    if (hit && now - hit.at < Math.min(maxAgeMs, 5 * 60_000)) return hit.account;
+    const account = await store.getAccount(subdomain);
+    // A miss is cached briefly too, so unknown subdomains cannot be used to hammer the table.
+    cache.set(subdomain, { at: account ? now : now - maxAgeMs + 10_000, account });
+    if (cache.size > 1000) cache.delete(cache.keys().next().value as string);
+    return account;
+  };
+};

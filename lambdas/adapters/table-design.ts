@@ -1,0 +1,25 @@
+/**
+ * The key design of the two tables, in one place: the CDK stack, the local stack and the adapters read it.
+ *
+ * State table (pk, sk; TTL attribute `ttl` in epoch seconds; GSI `byAccount` on gsi1pk/gsi1sk):
+ *   C#<connectionId>       / C            a socket          gsi1: A#<sub>#C / <userId>#<connectionId>
+ *   T#<sha256(ticket)>     / T            a ticket (single use, ≤60 s)
+ *   A#<sub>                / AGENTS       user → extension map
+ *   A#<sub>#W#<webhookId>  / W            webhook claim and first result (dedupe, 24 h)
+ *   A#<sub>#CALL#<callId>  / CALL         call state (2 days)
+ *   U#<sub>#<userId>       / SEQ          the user's seq counter (kept)
+ *                          / E#<seq>      a pushed message, for resume (retention)
+ *                          / D#<webhook>  which seq a webhook got for this user (idempotent append)
+ *                          / A#<callId>   an active call of the user (for the resume snapshot)
+ *
+ * Accounts table (pk `subdomain`), encrypted with its own KMS key, readable only by the functions that
+ * verify tokens or signatures.
+ */
+export const STATE_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'ttl',
+  accountIndex: { name: 'byAccount', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+} as const;
+
+export const ACCOUNTS_TABLE = { partitionKey: 'subdomain' } as const;

@@ -1,0 +1,42 @@
+/**
+ * Environment read once, at cold start, and validated: a function missing a variable fails before it serves
+ * anything, with a message naming the variable, rather than later with a confusing SDK error.
+ */
+export interface TuningConfig {
+  /** Seconds a pushed message stays available to `resume` (≥ 30 min). */
+  eventRetentionSeconds: number;
+  /** Hard limit on one PostToConnection, retries included. */
+  pushTimeoutMs: number;
+  /** PostToConnection calls in flight per event. */
+  pushConcurrency: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export const requireEnv = <K extends string>(env: Env, keys: readonly K[]): Record<K, string> => {
+  const missing = keys.filter((key) => !env[key]?.trim());
+  if (missing.length > 0) {
+    throw new ConfigError(`missing environment variable(s): ${missing.join(', ')}`);
+  }
+  return Object.fromEntries(keys.map((key) => [key, (env[key] ?? '').trim()])) as Record<K, string>;
+};
+
+const intFromEnv = (env: Env, key: string, fallback: number, min: number, max: number): number => {
+  const raw = env[key]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${key}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+};
+
+export const readTuning = (env: Env): TuningConfig => ({
+  eventRetentionSeconds: intFromEnv(env, 'EVENT_RETENTION_SECONDS', 3600, 1800, 7 * 86_400),
+  pushTimeoutMs: intFromEnv(env, 'PUSH_TIMEOUT_MS', 3000, 100, 20_000),
+  pushConcurrency: intFromEnv(env, 'PUSH_CONCURRENCY', 32, 1, 256),
+});

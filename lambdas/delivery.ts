@@ -1,0 +1,78 @@
+/**
+ * Getting one call update to every socket of its recipients: append it to each user's log (that gives the
+ * seq and makes it resumable), then push with bounded concurrency. A gone socket is forgotten; a failing one
+ * is logged and skipped, because one dead browser must never hold up a call for the others.
+ */
+import type { CallRecord } from './core/call-state';
+import { isActive, viewOf } from './core/call-state';
+import { mapBounded, settleBounded } from './core/fanout';
+import { type CallMessage, PROTOCOL_VERSION } from './core/protocol';
+import type { Connection, ConnectionStore, EventLog, Logger, Pusher } from './ports';
+import { PushFailedError } from './ports';
+
+export interface DeliveryDeps {
+  events: EventLog;
+  connections: Pick<ConnectionStore, 'connectionsOf' | 'removeConnection'>;
+  pusher: Pusher;
+  logger: Logger;
+  pushConcurrency: number;
+}
+
+export interface PushTally {
+  sent: number;
+  gone: number;
+  failed: number;
+}
+
+export const pushAll = async (
+  deps: Pick<DeliveryDeps, 'connections' | 'pusher' | 'logger' | 'pushConcurrency'>,
+  items: readonly { connectionId: string; data: string }[],
+): Promise<PushTally> => {
+  const tally: PushTally = { sent: 0, gone: 0, failed: 0 };
+  const gone: string[] = [];
+  const settled = await settleBounded(items, deps.pushConcurrency, (item) =>
+    deps.pusher.send(item.connectionId, item.data),
+  );
+  settled.forEach((result, index) => {
+    const connectionId = items[index]?.connectionId ?? '';
+    if (result.status === 'fulfilled') {
+      if (result.value === 'sent') tally.sent++;
+      else {
+        tally.gone++;
+        gone.push(connectionId);
+      }
+    } else {
+      tally.failed++;
+      const reason = result.reason instanceof PushFailedError ? result.reason.reason : String(result.reason);
+      deps.logger.warn('push failed', { connectionId, reason });
+    }
+  });
+  await settleBounded(gone, 8, (id) => deps.connections.removeConnection(id));
+  return tally;
+};
+
+export const deliverCallUpdate = async (
+  deps: DeliveryDeps,
+  subdomain: string,
+  record: CallRecord,
+  deliveryKey: string,
+  nowMs: number,
+  knownConnections?: Connection[],
+): Promise<PushTally> => {
+  const view = viewOf(record);
+  const users = record.users;
+  const seqs = new Map<number, number>();
+  await mapBounded(users, 16, async (userId) => {
+    seqs.set(userId, await deps.events.appendEvent(subdomain, userId, deliveryKey, view, nowMs));
+    await deps.events.markActive(subdomain, userId, record.callId, isActive(record.state), nowMs);
+  });
+  const wanted = new Set(users);
+  const connections = knownConnections
+    ? knownConnections.filter((c) => wanted.has(c.userId))
+    : await deps.connections.connectionsOf(subdomain, users, nowMs);
+  const items = connections.map((c) => {
+    const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq: seqs.get(c.userId) ?? 0, view };
+    return { connectionId: c.connectionId, data: JSON.stringify(message) };
+  });
+  return pushAll(deps, items);
+};

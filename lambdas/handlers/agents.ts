@@ -1,0 +1,76 @@
+/** GET/PUT /agents: the account's Kommo user → extension map (the widget's `users`-type setting). */
+import * as v from 'valibot';
+import { type AccountSecrets, verifyKommoToken } from '../core/auth';
+import { HttpProblem } from '../core/problem';
+import { describeIssues } from '../core/protocol';
+import { normaliseAgentMap } from '../core/routing';
+import type { AgentStore, Clock, Logger } from '../ports';
+import { type HttpHandler, header, isJsonContentType, json, parseJson, rawBody, withProblems } from './http';
+
+export interface AgentsDeps {
+  account: (subdomain: string) => Promise<AccountSecrets | undefined>;
+  agents: AgentStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+const MAX_BODY_BYTES = 256 * 1024;
+
+const AgentMapBody = v.strictObject({
+  agents: v.pipe(
+    v.record(
+      v.pipe(v.string(), v.regex(/^[1-9]\d{0,14}$/, 'expected a Kommo user id as the key')),
+      v.pipe(
+        v.string(),
+        v.regex(/^(?:[0-9A-Za-z*#_.-]{1,32})?$/, 'expected an extension of 1-32 characters or ""'),
+      ),
+    ),
+    v.check((map) => Object.keys(map).length <= 5000, 'expected at most 5000 users'),
+  ),
+});
+
+export const makeAgentsHandler = (deps: AgentsDeps): HttpHandler =>
+  withProblems(deps.logger, async (event) => {
+    const method = event.requestContext.http.method;
+    if (method !== 'GET' && method !== 'PUT') {
+      throw new HttpProblem(405, 'method_not_allowed', 'use GET or PUT /agents', undefined, {
+        allow: 'GET, PUT',
+      });
+    }
+    const now = deps.clock.now();
+    const identity = await verifyKommoToken(header(event, 'x-auth-token'), deps.account, new Date(now));
+    if (method === 'GET') {
+      return json(200, { agents: await deps.agents.getAgentMap(identity.subdomain) });
+    }
+    if (!identity.isAdmin) {
+      throw new HttpProblem(
+        403,
+        'forbidden',
+        'only a Kommo account administrator may change the extension map',
+      );
+    }
+    const body = rawBody(event);
+    if (body.byteLength > MAX_BODY_BYTES) {
+      throw new HttpProblem(
+        413,
+        'payload_too_large',
+        `body is ${body.byteLength} bytes; at most ${MAX_BODY_BYTES}`,
+      );
+    }
+    if (!isJsonContentType(header(event, 'content-type'))) {
+      throw new HttpProblem(415, 'unsupported_media_type', 'content-type: expected application/json');
+    }
+    const parsed = v.safeParse(AgentMapBody, parseJson(body.toString('utf8')));
+    if (!parsed.success) {
+      const issues = describeIssues(parsed.issues);
+      throw new HttpProblem(400, 'invalid_body', `${issues[0]?.field}: ${issues[0]?.message}`, issues);
+    }
+    const map = normaliseAgentMap(parsed.output.agents);
+    await deps.agents.putAgentMap(identity.subdomain, map, identity.userId, now);
+    deps.logger.info('agent map replaced', {
+      subdomain: identity.subdomain,
+      by: identity.userId,
+      agents: Object.keys(map).length,
+    });
+    return json(200, { agents: map });
+  });

@@ -1,0 +1,38 @@
+/** POST /tickets: a Kommo disposable token in, a single-use WebSocket ticket out. */
+import { type AccountSecrets, issueTicket, TICKET_TTL_SECONDS, verifyKommoToken } from '../core/auth';
+import { HttpProblem } from '../core/problem';
+import { PROTOCOL_VERSION } from '../core/protocol';
+import type { Clock, Logger, TicketStore } from '../ports';
+import { type HttpHandler, header, json, withProblems } from './http';
+
+export interface TicketsDeps {
+  account: (subdomain: string) => Promise<AccountSecrets | undefined>;
+  tickets: TicketStore;
+  clock: Clock;
+  logger: Logger;
+  /** The WebSocket API's URL (wss://…/stage) that the ticket opens. */
+  webSocketUrl: string;
+}
+
+export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
+  withProblems(deps.logger, async (event) => {
+    if (event.requestContext.http.method !== 'POST') {
+      throw new HttpProblem(405, 'method_not_allowed', 'use POST /tickets', undefined, { allow: 'POST' });
+    }
+    const now = new Date(deps.clock.now());
+    const identity = await verifyKommoToken(header(event, 'x-auth-token'), deps.account, now);
+    const issued = issueTicket(identity, now);
+    await deps.tickets.saveTicket(issued.hash, issued.record);
+    deps.logger.info('ticket issued', { subdomain: identity.subdomain, userId: identity.userId });
+    const url = new URL(deps.webSocketUrl);
+    url.searchParams.set('ticket', issued.ticket);
+    return json(201, {
+      ticket: issued.ticket,
+      url: url.toString(),
+      expiresAt: new Date(issued.record.expiresAt).toISOString(),
+      expiresIn: TICKET_TTL_SECONDS,
+      userId: identity.userId,
+      isAdmin: identity.isAdmin,
+      protocol: PROTOCOL_VERSION,
+    });
+  });
