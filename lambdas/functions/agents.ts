@@ -1,11 +1,13 @@
 import { makeAgentsHandler } from '../handlers/agents';
 import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
-import { accountLookup, stateStore } from './wiring';
+import { accountLookup, environment, stateStore } from './wiring';
+
+const env = environment(['STATE_TABLE', 'ACCOUNTS_TABLE']);
 
 export const handler = makeAgentsHandler({
-  account: accountLookup(),
-  agents: stateStore(),
+  account: accountLookup(env.ACCOUNTS_TABLE),
+  agents: stateStore(env.STATE_TABLE),
   clock: systemClock,
   logger: jsonLogger('agents'),
 });

@@ -1,10 +1,12 @@
 import { makeAuthorizer } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
-import { stateStore } from './wiring';
+import { environment, stateStore } from './wiring';
+
+const env = environment(['STATE_TABLE']);
 
 export const handler = makeAuthorizer({
-  tickets: stateStore(),
+  tickets: stateStore(env.STATE_TABLE),
   clock: systemClock,
   logger: jsonLogger('authorizer'),
 });

@@ -1,10 +1,12 @@
 import { makeConnectHandler } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
-import { stateStore } from './wiring';
+import { environment, stateStore } from './wiring';
+
+const env = environment(['STATE_TABLE']);
 
 export const handler = makeConnectHandler({
-  connections: stateStore(),
+  connections: stateStore(env.STATE_TABLE),
   clock: systemClock,
   logger: jsonLogger('connect'),
 });

@@ -1,14 +1,16 @@
 import { makeDefaultHandler } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
-import { pusher, stateStore, tuning } from './wiring';
+import { environment, pusher, stateStore, tuning } from './wiring';
 
-const store = stateStore();
+const env = environment(['STATE_TABLE', 'WS_CALLBACK_URL']);
+const store = stateStore(env.STATE_TABLE);
+
 export const handler = makeDefaultHandler({
   connections: store,
   events: store,
   calls: store,
-  pusher: pusher(),
+  pusher: pusher(env.WS_CALLBACK_URL),
   clock: systemClock,
   logger: jsonLogger('default'),
   pushConcurrency: tuning.pushConcurrency,

@@ -1,5 +1,10 @@
 import { makeDisconnectHandler } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
-import { stateStore } from './wiring';
+import { environment, stateStore } from './wiring';
 
-export const handler = makeDisconnectHandler({ connections: stateStore(), logger: jsonLogger('disconnect') });
+const env = environment(['STATE_TABLE']);
+
+export const handler = makeDisconnectHandler({
+  connections: stateStore(env.STATE_TABLE),
+  logger: jsonLogger('disconnect'),
+});

@@ -1,13 +1,14 @@
-import { requireEnv } from '../config';
 import { makeTicketsHandler } from '../handlers/tickets';
 import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
-import { accountLookup, stateStore } from './wiring';
+import { accountLookup, environment, stateStore } from './wiring';
+
+const env = environment(['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_URL']);
 
 export const handler = makeTicketsHandler({
-  account: accountLookup(),
-  tickets: stateStore(),
+  account: accountLookup(env.ACCOUNTS_TABLE),
+  tickets: stateStore(env.STATE_TABLE),
   clock: systemClock,
   logger: jsonLogger('tickets'),
-  webSocketUrl: requireEnv(process.env, ['WS_URL']).WS_URL,
+  webSocketUrl: env.WS_URL,
 });

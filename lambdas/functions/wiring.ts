@@ -10,6 +10,11 @@ import { DynamoStateStore } from '../adapters/dynamo-state';
 import { readTuning, requireEnv } from '../config';
 import { systemClock } from '../ports';
 
+export type EnvName = 'STATE_TABLE' | 'ACCOUNTS_TABLE' | 'WS_CALLBACK_URL' | 'WS_URL';
+
+/** Every variable a function needs, checked together so one error names all that are missing. */
+export const environment = <K extends EnvName>(keys: readonly K[]) => requireEnv(process.env, keys);
+
 export const tuning = readTuning(process.env);
 
 let dynamo: DynamoDBClient | undefined;
@@ -18,24 +23,15 @@ const dynamoClient = () => {
   return dynamo;
 };
 
-export const stateStore = () => {
-  const { STATE_TABLE } = requireEnv(process.env, ['STATE_TABLE']);
-  return new DynamoStateStore(dynamoClient(), {
-    tableName: STATE_TABLE,
-    eventRetentionSeconds: tuning.eventRetentionSeconds,
-  });
-};
+export const stateStore = (tableName: string) =>
+  new DynamoStateStore(dynamoClient(), { tableName, eventRetentionSeconds: tuning.eventRetentionSeconds });
 
-export const accountLookup = () => {
-  const { ACCOUNTS_TABLE } = requireEnv(process.env, ['ACCOUNTS_TABLE']);
-  return cachedAccountLookup(new DynamoAccountStore(dynamoClient(), ACCOUNTS_TABLE), systemClock);
-};
+export const accountLookup = (tableName: string) =>
+  cachedAccountLookup(new DynamoAccountStore(dynamoClient(), tableName), systemClock);
 
-export const pusher = () => {
-  const { WS_CALLBACK_URL } = requireEnv(process.env, ['WS_CALLBACK_URL']);
-  // maxAttempts covers LimitExceededException (throttling); the pusher's abort signal bounds the total.
-  return new ApiGatewayPusher(
-    new ApiGatewayManagementApiClient({ endpoint: WS_CALLBACK_URL, maxAttempts: 4 }),
+/** maxAttempts covers LimitExceededException (throttling); the pusher's abort signal bounds the total. */
+export const pusher = (callbackUrl: string) =>
+  new ApiGatewayPusher(
+    new ApiGatewayManagementApiClient({ endpoint: callbackUrl, maxAttempts: 4 }),
     tuning.pushTimeoutMs,
   );
-};

@@ -22,6 +22,7 @@ const AgentMapBody = v.strictObject({
       v.pipe(v.string(), v.regex(/^[1-9]\d{0,14}$/, 'expected a Kommo user id as the key')),
       v.pipe(
         v.string(),
+        v.trim(),
         v.regex(/^(?:[0-9A-Za-z*#_.-]{1,32})?$/, 'expected an extension of 1-32 characters or ""'),
       ),
     ),

@@ -1,0 +1,85 @@
+/**
+ * Fan-out faults, through the real ApiGatewayManagementApiClient and the local @connections API:
+ * a gone socket is forgotten, throttling is retried, a hung socket cannot stall the call.
+ */
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
+import { PushFailedError } from '../../lambdas/ports';
+import { callEvent, sleep, startTestStack, type TestStack } from '../helpers/stack';
+
+let t: TestStack;
+beforeAll(async () => {
+  t = await startTestStack({ pushTimeoutMs: 500 });
+});
+afterEach(() => {
+  t.stack.gateway.fault = () => undefined;
+});
+afterAll(() => t.stop());
+
+const latestConnectionId = () => t.stack.gateway.connectionIds().at(-1) ?? '';
+
+describe('push adapter', () => {
+  const client = () =>
+    new ApiGatewayManagementApiClient({
+      endpoint: t.stack.gateway.managementEndpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      maxAttempts: 3,
+    });
+
+  it('reports a GoneException as "gone"', async () => {
+    expect(await new ApiGatewayPusher(client(), 1000).send('no-such-connection', '{}')).toBe('gone');
+  });
+
+  it('retries throttling and then delivers', async () => {
+    const socket = await t.connect(7);
+    await sleep(20);
+    const id = latestConnectionId();
+    let throttles = 2;
+    t.stack.gateway.fault = (cid) => (cid === id && throttles-- > 0 ? 'throttle' : undefined);
+    expect(await new ApiGatewayPusher(client(), 5000).send(id, '{"v":1,"type":"pong"}')).toBe('sent');
+    expect(throttles).toBe(-1);
+    await socket.next('pong');
+    socket.close();
+  });
+
+  it('gives up on a hung request at the timeout with a PushFailedError', async () => {
+    t.stack.gateway.fault = () => 'hang';
+    const started = Date.now();
+    await expect(new ApiGatewayPusher(client(), 300).send('any', '{}')).rejects.toBeInstanceOf(
+      PushFailedError,
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('fan-out', () => {
+  it('deletes a gone connection and still delivers to the others', async () => {
+    const [a, b] = await Promise.all([t.connect(7), t.connect(7)]);
+    await sleep(20);
+    const [idA] = t.stack.gateway.connectionIds().slice(-2);
+    t.stack.gateway.fault = (cid) => (cid === idA ? 'gone' : undefined);
+    const res = await t.webhook(callEvent('call.ringing', { users: [7] }));
+    expect(res.body).toMatchObject({ sockets: 1 });
+    await b.next('call');
+    expect(await t.stack.state.getConnection(String(idA))).toBeUndefined();
+    a.close();
+    b.close();
+  });
+
+  it('does not let one hung socket hold up the call', async () => {
+    const [a, b] = await Promise.all([t.connect(8), t.connect(8)]);
+    await sleep(20);
+    const [idA] = t.stack.gateway.connectionIds().slice(-2);
+    t.stack.gateway.fault = (cid) => (cid === idA ? 'hang' : undefined);
+    const started = Date.now();
+    const res = await t.webhook(callEvent('call.ringing', { users: [8] }));
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ sockets: 1 });
+    expect(Date.now() - started).toBeLessThan(3000);
+    await b.next('call');
+    a.close();
+    b.close();
+  });
+});

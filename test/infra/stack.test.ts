@@ -1,0 +1,200 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CallbridgeStack } from '../../infra/aws/stack';
+
+// Bundling is skipped here (it is exercised once, below); the template is what these tests read.
+const synth = () => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new CallbridgeStack(app, 'Test');
+  return { app, stack, template: Template.fromStack(stack) };
+};
+
+let template: Template;
+beforeAll(() => {
+  template = synth().template;
+});
+
+describe('CallbridgeStack', () => {
+  it('has the WebSocket routes with the ticket authorizer on $connect only', () => {
+    for (const key of ['$connect', '$disconnect', '$default']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key });
+    }
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['route.request.querystring.ticket'],
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$connect',
+      AuthorizationType: 'CUSTOM',
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$default',
+      AuthorizationType: 'NONE',
+    });
+  });
+
+  it('has the HTTP routes and CORS for Kommo origins with the X-Auth-Token header', () => {
+    for (const key of ['POST /webhooks/{subdomain}', 'POST /tickets', 'GET /agents', 'PUT /agents']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key });
+    }
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: Match.objectLike({
+        AllowOrigins: ['https://*.kommo.com', 'https://*.amocrm.ru', 'https://*.amocrm.com'],
+        AllowHeaders: Match.arrayWith(['x-auth-token']),
+      }),
+    });
+  });
+
+  it('keeps state in on-demand tables with TTL and point-in-time recovery, retained on delete', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byAccount' })],
+      }),
+    });
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'subdomain', KeyType: 'HASH' }],
+        SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
+      }),
+    });
+  });
+
+  it('runs every handler on arm64 Node.js 24 with source maps', () => {
+    const fns = template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(fns)).toHaveLength(7);
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Environment: { Variables: Match.objectLike({ NODE_OPTIONS: '--enable-source-maps' }) },
+    });
+  });
+
+  it('gives the accounts table (and its key) only to the functions that verify secrets', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const readers = Object.entries(policies)
+      .filter(([, p]) => JSON.stringify(p).includes('Accounts'))
+      .map(([id]) => id.replace(/Fn.*$/, ''));
+    expect(readers.sort()).toEqual(['Agents', 'Tickets', 'Webhook']);
+  });
+
+  it('lets only the webhook and $default functions post to connections', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const posters = Object.entries(policies)
+      .filter(([, p]) => JSON.stringify(p).includes('execute-api:ManageConnections'))
+      .map(([id]) => id.replace(/Fn.*$/, ''));
+    expect(posters.sort()).toEqual(['DefaultRoute', 'Webhook']);
+  });
+
+  it('logs access on both stages and retains function logs', () => {
+    template.resourcePropertiesCountIs(
+      'AWS::ApiGatewayV2::Stage',
+      { AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }) },
+      2,
+    );
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('keeps the ticket out of the WebSocket access log', () => {
+    const stages = template.findResources('AWS::ApiGatewayV2::Stage');
+    for (const stage of Object.values(stages)) {
+      expect(JSON.stringify(stage)).not.toMatch(/querystring|ticket/i);
+    }
+  });
+
+  it('alarms on function errors and throttles and on API 5xx', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (a) => a.Properties.MetricName,
+    );
+    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(7);
+    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(7);
+    expect(alarms).toEqual(expect.arrayContaining(['5xx', 'IntegrationError', 'ExecutionError']));
+  });
+
+  it('outputs what the CLI and the widget build read', () => {
+    for (const name of ['WebSocketUrl', 'HttpApiUrl', 'TableName', 'AccountsTableName'])
+      template.hasOutput(name, {});
+  });
+
+  it('puts no secret into the template', () => {
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/whsec_|client_?secret|CLIENT_SECRET/i);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('finds nothing unacknowledged in the stack', () => {
+    const { app } = synth();
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('does fail synth on a real finding (the check is live)', () => {
+    const app = new App();
+    new Topic(new Stack(app, 'Bad'), 'Plain');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow();
+  });
+});
+
+describe('bundling', () => {
+  it('produces an ESM bundle that loads in a fresh Node process', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': ['**'] } });
+    const stack = new CallbridgeStack(app, 'Bundled');
+    const assembly = app.synth();
+    const template = Template.fromStack(stack).toJSON() as {
+      Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>;
+    };
+    const webhook = Object.entries(template.Resources).find(
+      ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('WebhookFn'),
+    );
+    // The staged asset directory is named after the hash the S3 key carries.
+    const hash = webhook?.[1].Properties.Code?.S3Key?.replace(/\.zip$/, '') ?? 'missing';
+    const assetDir = join(assembly.directory, `asset.${hash}`);
+    const entry = join(assetDir, 'index.mjs');
+    expect(existsSync(entry)).toBe(true);
+    expect(readFileSync(entry, 'utf8')).toContain('createRequire');
+    expect(existsSync(`${entry}.map`)).toBe(true);
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(entry)}); console.log(typeof m.handler);`,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          STATE_TABLE: 't',
+          ACCOUNTS_TABLE: 'a',
+          WS_CALLBACK_URL: 'https://example.invalid/prod',
+          AWS_REGION: 'eu-west-1',
+        },
+      },
+    );
+    expect(String(out).trim()).toBe('function');
+  }, 120_000);
+
+  it('fails at start, naming the missing variable', () => {
+    const run = () =>
+      execFileSync(
+        process.execPath,
+        ['--import', 'tsx', '-e', "await import('./lambdas/functions/webhook.ts')"],
+        {
+          env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1' },
+          stdio: 'pipe',
+        },
+      );
+    expect(run).toThrow(/missing environment variable\(s\): STATE_TABLE, ACCOUNTS_TABLE, WS_CALLBACK_URL/);
+  });
+});
