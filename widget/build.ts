@@ -1,0 +1,122 @@
+/**
+ * npm run build: dist/widget/ (unpacked) and dist/widget.zip, validated.
+ *
+ * The backend URL is baked in from CALLBRIDGE_API_URL, else from the `cdk deploy --outputs-file` JSON
+ * (cdk-outputs.json, output HttpApiUrl); the widget's `api_url` setting can still override it.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Resvg } from '@resvg/resvg-js';
+import { build } from 'esbuild';
+import { zipSync } from 'fflate';
+import { formatProblems, LOGOS, validateFiles } from './validate';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const here = (path: string) => join(root, 'widget', path);
+
+export interface BuildOptions {
+  outDir?: string;
+  apiUrl?: string;
+}
+
+export const resolveApiUrl = (
+  env: Record<string, string | undefined>,
+  outputsFile = join(root, 'cdk-outputs.json'),
+) => {
+  if (env.CALLBRIDGE_API_URL) return env.CALLBRIDGE_API_URL.replace(/\/+$/, '');
+  if (existsSync(outputsFile)) {
+    const outputs = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>;
+    const url = Object.values(outputs).find((o) => o.HttpApiUrl)?.HttpApiUrl;
+    if (url) return url.replace(/\/+$/, '');
+  }
+  return '';
+};
+
+export const bundleScript = async (apiUrl: string, version: string): Promise<string> => {
+  const result = await build({
+    entryPoints: [here('src/script.ts')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    globalName: 'callbridge',
+    platform: 'browser',
+    target: ['es2020'],
+    // Kommo's marketplace rejects minified code; readable output also makes support easier.
+    minify: false,
+    legalComments: 'none',
+    charset: 'utf8',
+    define: {
+      __CALLBRIDGE_API_URL__: JSON.stringify(apiUrl),
+      __CALLBRIDGE_VERSION__: JSON.stringify(version),
+    },
+  });
+  const code = result.outputFiles[0]?.text ?? '';
+  // The bundle's one top-level variable lives inside the AMD factory, so the page gains no global.
+  return `/* Callbridge widget ${version} (https://github.com/callbridge/callbridge) */
+define(['jquery'], function ($) {
+  'use strict';
+${code.trimEnd()}
+  return callbridge.createWidget();
+});
+`;
+};
+
+export const renderLogos = (): Record<string, Uint8Array> => {
+  const svg = readFileSync(here('images/logo.svg'), 'utf8');
+  const inner = svg.replace(/^[\s\S]*?<svg[^>]*>/, '').replace(/<\/svg>\s*$/, '');
+  const out: Record<string, Uint8Array> = {};
+  for (const [file, [width, height]] of Object.entries(LOGOS)) {
+    // Every size from the one source: the artwork is fitted, centred, on a transparent canvas.
+    const sized = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 400 272" preserveAspectRatio="xMidYMid meet">${inner}</svg>`;
+    out[file] = new Resvg(sized, { fitTo: { mode: 'original' } }).render().asPng();
+  }
+  return out;
+};
+
+export const widgetFiles = async (options: BuildOptions = {}): Promise<Record<string, Uint8Array>> => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const apiUrl = options.apiUrl ?? resolveApiUrl(process.env);
+  const manifest = JSON.parse(readFileSync(here('manifest.json'), 'utf8')) as {
+    widget: { version: string; locale: string[] };
+  };
+  manifest.widget.version = pkg.version;
+  const encode = (text: string) => new TextEncoder().encode(text);
+  const files: Record<string, Uint8Array> = {
+    'manifest.json': encode(`${JSON.stringify(manifest, null, 2)}\n`),
+    'script.js': encode(await bundleScript(apiUrl, pkg.version)),
+    ...renderLogos(),
+  };
+  for (const locale of manifest.widget.locale) {
+    files[`i18n/${locale}.json`] = readFileSync(here(`i18n/${locale}.json`));
+  }
+  return files;
+};
+
+export const buildWidget = async (options: BuildOptions = {}) => {
+  const outDir = options.outDir ?? join(root, 'dist');
+  const files = await widgetFiles(options);
+  const problems = validateFiles(files);
+  if (problems.length > 0) throw new Error(formatProblems('widget', problems));
+  rmSync(join(outDir, 'widget'), { recursive: true, force: true });
+  for (const [name, bytes] of Object.entries(files)) {
+    const path = join(outDir, 'widget', name);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, bytes);
+  }
+  const zip = zipSync(files, { level: 9, mtime: new Date('2026-01-01T00:00:00Z') });
+  writeFileSync(join(outDir, 'widget.zip'), zip);
+  return { files, zip, outDir };
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const apiUrl = resolveApiUrl(process.env);
+  const { zip, outDir, files } = await buildWidget({ apiUrl });
+  const script = files['script.js']?.byteLength ?? 0;
+  console.log(`built ${join(outDir, 'widget.zip')} (${zip.byteLength} bytes; script.js ${script} bytes)`);
+  console.log(
+    apiUrl
+      ? `backend URL baked in: ${apiUrl}`
+      : 'no backend URL baked in: set it in the widget settings (api_url)',
+  );
+}

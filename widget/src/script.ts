@@ -1,0 +1,101 @@
+/**
+ * The widget as Kommo loads it: `define(['jquery'], factory)` returning the widget constructor. This is the
+ * only file that knows about AMD and Kommo's callback names; the build wraps it (see widget/build.ts).
+ */
+import type { KommoApp, KommoSelf } from './kommo';
+import { CallbridgeRuntime, type RuntimeDeps } from './runtime';
+
+declare const __CALLBRIDGE_API_URL__: string;
+declare const __CALLBRIDGE_VERSION__: string;
+
+type Overrides = Partial<Omit<RuntimeDeps, 'self'>>;
+
+/** The widget constructor factory; `overrides` exist for tests (a fake APP, timers, WebSocket). */
+export const createWidget = (overrides: Overrides = {}) => {
+  // Module scope is per page: requirejs loads script.js once, so every widget object Kommo creates on this
+  // page shares one runtime and therefore one socket.
+  let runtime: CallbridgeRuntime | undefined;
+
+  return function CallbridgeWidget(this: KommoSelf & { callbacks: Record<string, unknown> }) {
+    const get = (): CallbridgeRuntime => {
+      runtime ??= new CallbridgeRuntime({
+        self: this,
+        app: (overrides.app ?? (globalThis as { APP?: KommoApp }).APP ?? {}) as KommoApp,
+        window: overrides.window ?? window,
+        fetch: overrides.fetch ?? ((url, init) => window.fetch(url, init)),
+        bakedApiUrl:
+          overrides.bakedApiUrl ?? (typeof __CALLBRIDGE_API_URL__ === 'string' ? __CALLBRIDGE_API_URL__ : ''),
+        version:
+          overrides.version ?? (typeof __CALLBRIDGE_VERSION__ === 'string' ? __CALLBRIDGE_VERSION__ : 'dev'),
+        WebSocket: overrides.WebSocket,
+        timers: overrides.timers,
+        random: overrides.random,
+        socketOptions: overrides.socketOptions,
+      });
+      return runtime;
+    };
+
+    this.callbacks = {
+      // Runs on every area change for an init_once widget: nothing to draw, so nothing to redo.
+      render: () => true,
+      init: () => {
+        get().start();
+        return true;
+      },
+      bind_actions: () => true,
+      settings: ($modal: unknown) => {
+        renderSettings(get(), $modal);
+        return true;
+      },
+      onSave: (data: { active?: string; fields?: Record<string, unknown> }) => {
+        if (data?.active === 'N') return true;
+        return get()
+          .saveAgents(data?.fields ?? this.get_settings())
+          .then(() => true);
+      },
+      destroy: () => {
+        runtime?.stop();
+        runtime = undefined;
+        return true;
+      },
+    };
+    return this;
+  };
+};
+
+const renderSettings = (runtime: CallbridgeRuntime, $modal: unknown) => {
+  const root =
+    ($modal as ArrayLike<HTMLElement> | undefined)?.[0] ??
+    document.querySelector('.widget-settings__modal') ??
+    document.body;
+  root.querySelector('.callbridge-settings')?.remove();
+  const box = document.createElement('div');
+  box.className = 'callbridge-settings';
+  box.style.cssText =
+    'margin:12px 0;padding:10px 12px;border:1px solid #d4d5d8;border-radius:4px;font-size:13px';
+  const state = runtime.connectionStatus;
+  const label =
+    state === 'open'
+      ? runtime.t('settings.state_open')
+      : state === 'idle' && !runtime.apiUrl()
+        ? runtime.t('settings.state_off')
+        : state === 'connecting'
+          ? runtime.t('settings.state_connecting')
+          : runtime.t('settings.state_down');
+  const line = (caption: string, value: string) => {
+    const row = document.createElement('div');
+    const b = document.createElement('b');
+    b.textContent = `${caption}: `;
+    const code = document.createElement('code');
+    code.textContent = value;
+    code.style.userSelect = 'all';
+    row.append(b, code);
+    box.append(row);
+  };
+  line(runtime.t('settings.status'), label);
+  const webhook = runtime.webhookUrl();
+  if (webhook) line(runtime.t('settings.webhook_url'), webhook);
+  root.append(box);
+};
+
+export default createWidget;
