@@ -1,25 +1,204 @@
 /**
- * The demo page: a small Kommo-like shell that loads the built widget. Until the widget exists this serves
- * a page saying how to reach the API.
+ * The demo page and its helpers, served by the local stack beside the API:
+ *   /                      the Kommo-like shell (public/), loading the BUILT widget from dist/widget/
+ *   /vendor/*              requirejs and jQuery, as Kommo provides them
+ *   /demo/config           users, contacts, areas, URLs
+ *   /demo/token?user=ID    a Kommo disposable token (HS256 with the dev integration secret)
+ *   /demo/call             signs and posts a sample call webhook, as a PBX would
+ *   /demo/sockets?user=ID  how many sockets the backend holds for that agent
+ *   /api/v4/contacts       a contacts fixture answering like Kommo's API
  */
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AccountRecord } from '../../lambdas/core/accounts';
+import type { CallEvent } from '../../lambdas/core/protocol';
+import { lastDigits } from '../../widget/src/contacts';
+import { mintKommoToken } from './kommo-token';
+import { sendSignedCall } from './signed-call';
 import type { LocalStack } from './stack';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+export const DEMO_USERS = [
+  { id: 101, name: 'Ada Lovelace', extension: '101', admin: true },
+  { id: 102, name: 'Linus Torvalds', extension: '102', admin: false },
+  { id: 103, name: 'Grace Hopper', extension: '103', admin: false },
+] as const;
+
+export const DEMO_CONTACTS = [
+  { id: 5001, name: 'Katherine Johnson', phone: '+1 555 123 4567' },
+  { id: 5002, name: 'Alan Turing', phone: '+44 20 7946 0958' },
+  { id: 5003, name: 'Margaret Hamilton', phone: '+1 555 987 6543' },
+] as const;
+
+const AREAS = [
+  {
+    id: 'dashboard',
+    title: 'Dashboard',
+    hint: 'Kommo re-renders widgets on every area; an init_once widget keeps its socket.',
+  },
+  { id: 'leads', title: 'Leads · pipeline', hint: 'The leads list (llist).' },
+  { id: 'lead-card', title: 'Lead card', hint: 'A lead card (lcard).' },
+  { id: 'contacts', title: 'Contacts list', hint: 'The contacts list (clist).' },
+  { id: 'contact-card', title: 'Contact card', hint: 'A contact card (ccard).' },
+  { id: 'tasks', title: 'Tasks', hint: 'The tasks list (tlist).' },
+  {
+    id: 'settings',
+    title: 'Widget settings',
+    hint: 'The settings modal: connection state and the webhook URL.',
+  },
+];
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.png': 'image/png',
+};
 
 export interface DemoDeps {
   stack: LocalStack;
   account: AccountRecord;
+  widgetDir?: string;
+  version: string;
 }
 
-export const demoRoutes = (deps: DemoDeps) => ({
-  handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? '/', 'http://local');
-    if (req.method === 'GET' && url.pathname === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><title>Callbridge</title><h1>Callbridge local stack</h1>
-<p>Webhooks: <code>${deps.stack.url}/webhooks/${deps.account.subdomain}</code></p>`);
-      return true;
-    }
-    return false;
-  },
-});
+const sendJson = (res: ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+};
+
+const sendFile = (res: ServerResponse, base: string, relative: string): boolean => {
+  const path = normalize(join(base, relative));
+  if (!path.startsWith(base) || !existsSync(path)) return false;
+  res.writeHead(200, {
+    'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+    'cache-control': 'no-store',
+  });
+  res.end(readFileSync(path));
+  return true;
+};
+
+const readJson = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
+  let text = '';
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > 10_000) throw new Error('body too large');
+  }
+  const parsed = text ? JSON.parse(text) : {};
+  return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+};
+
+export const demoRoutes = (deps: DemoDeps) => {
+  const widgetDir = deps.widgetDir ?? join(root, 'dist/widget');
+  const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
+  const userOf = (value: unknown) => DEMO_USERS.find((u) => String(u.id) === String(value)) ?? DEMO_USERS[0];
+
+  const sampleCall = async (body: Record<string, unknown>) => {
+    const user = userOf(body.user);
+    const known = DEMO_CONTACTS[0].phone;
+    const kind = String(body.kind);
+    const newId = `demo-${Date.now().toString(36)}`;
+    const existing = typeof body.callId === 'string' && body.callId ? body.callId : undefined;
+    const plan: Record<
+      string,
+      { type: CallEvent['type']; id: string; from: string; extra?: Partial<CallEvent['call']> }
+    > = {
+      'ring-known': { type: 'call.ringing', id: newId, from: known },
+      'ring-unknown': { type: 'call.ringing', id: newId, from: '+1 555 000 0199' },
+      answer: { type: 'call.answered', id: existing ?? newId, from: known },
+      end: { type: 'call.ended', id: existing ?? newId, from: known },
+      missed: { type: 'call.ended', id: existing ?? newId, from: known, extra: { outcome: 'missed' } },
+    };
+    const step = plan[kind];
+    if (!step) return { status: 400, response: { error: `unknown kind "${kind}"` } };
+    const result = await sendSignedCall({
+      url: deps.stack.url,
+      subdomain: deps.account.subdomain,
+      secret: deps.account.webhookSecrets[0]?.secret ?? '',
+      type: step.type,
+      callId: step.id,
+      from: step.from,
+      to: `ext ${user.extension}`,
+      extensions: [user.extension],
+      extra: step.extra,
+    });
+    return { status: result.status, response: result.body, callId: step.id };
+  };
+
+  return {
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+      const url = new URL(req.url ?? '/', 'http://local');
+      const path = url.pathname;
+      if (req.method === 'GET' && path === '/') return sendFile(res, publicDir, 'index.html');
+      if (req.method === 'GET' && path === '/favicon.ico') {
+        res.writeHead(204).end();
+        return true;
+      }
+      if (req.method === 'GET' && path.startsWith('/demo/') && /\.(js|css)$/.test(path)) {
+        return sendFile(res, publicDir, path.slice('/demo/'.length));
+      }
+      if (req.method === 'GET' && path === '/vendor/require.js') {
+        return sendFile(res, join(root, 'node_modules/requirejs'), 'require.js');
+      }
+      if (req.method === 'GET' && path === '/vendor/jquery.js') {
+        return sendFile(res, join(root, 'node_modules/jquery/dist'), 'jquery.min.js');
+      }
+      if (req.method === 'GET' && path.startsWith('/widget/')) {
+        if (sendFile(res, widgetDir, path.slice('/widget/'.length))) return true;
+        sendJson(res, 404, { error: `${path} not found; run npm run build` });
+        return true;
+      }
+      if (req.method === 'GET' && path === '/demo/config') {
+        sendJson(res, 200, {
+          version: deps.version,
+          apiUrl: deps.stack.url,
+          webhookUrl: `${deps.stack.url}/webhooks/${deps.account.subdomain}`,
+          account: { id: 31000000, subdomain: deps.account.subdomain },
+          users: DEMO_USERS,
+          contacts: DEMO_CONTACTS,
+          areas: AREAS,
+        });
+        return true;
+      }
+      if (req.method === 'GET' && path === '/demo/token') {
+        const user = userOf(url.searchParams.get('user'));
+        const token = await mintKommoToken({
+          subdomain: deps.account.subdomain,
+          domain: deps.account.domain,
+          clientSecret: deps.account.clientSecret,
+          integrationId: deps.account.integrationId,
+          userId: user.id,
+          isAdmin: user.admin,
+        });
+        sendJson(res, 200, { token });
+        return true;
+      }
+      if (req.method === 'POST' && path === '/demo/call') {
+        sendJson(res, 200, await sampleCall(await readJson(req)));
+        return true;
+      }
+      if (req.method === 'GET' && path === '/demo/sockets') {
+        const user = userOf(url.searchParams.get('user'));
+        const live = await deps.stack.state.connectionsOf(deps.account.subdomain, [user.id], Date.now());
+        const open = new Set(deps.stack.gateway.connectionIds());
+        sendJson(res, 200, { count: live.filter((c) => open.has(c.connectionId)).length });
+        return true;
+      }
+      if (req.method === 'GET' && path === '/api/v4/contacts') {
+        const query = lastDigits(url.searchParams.get('query') ?? '');
+        const match = DEMO_CONTACTS.find((c) => query.length >= 5 && lastDigits(c.phone) === query);
+        if (!match) {
+          res.writeHead(204).end();
+          return true;
+        }
+        sendJson(res, 200, { _embedded: { contacts: [{ id: match.id, name: match.name }] } });
+        return true;
+      }
+      return false;
+    },
+  };
+};

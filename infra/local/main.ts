@@ -3,16 +3,21 @@
  * so a restart loses nothing; `npm start -- --fresh` wipes it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../lambdas/config';
 import { newAccount } from '../../lambdas/core/accounts';
 import { isWebhookSecret, newWebhookSecret, signWebhook } from '../../lambdas/core/webhook-signature';
 import { jsonLogger } from '../../lambdas/logger';
-import { demoRoutes } from './demo';
+import { buildWidget } from '../../widget/build';
+import { DEMO_CONTACTS, DEMO_USERS, demoRoutes } from './demo';
+import { buildCallEvent } from './signed-call';
 import { LOCAL_TABLES, startLocalStack } from './stack';
 
 const DATA_DIR = '.local';
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface LocalConfig {
   port: number;
@@ -52,41 +57,81 @@ export const readLocalConfig = (env: Record<string, string | undefined>, argv: s
   };
 };
 
-export const startLocal = async (config: LocalConfig, print: (line: string) => void = console.log) => {
-  if (config.fresh) rmSync(DATA_DIR, { recursive: true, force: true });
-  mkdirSync(`${DATA_DIR}/dynamo`, { recursive: true });
-  const logger = config.verbose ? jsonLogger('local') : undefined;
+export interface DemoStackOptions {
+  host?: string;
+  port?: number;
+  /** dynalite's files; in memory when absent (tests). */
+  dataDir?: string;
+  subdomain?: string;
+  clientSecret?: string;
+  webhookSecret?: string;
+  verbose?: boolean;
+  idleTimeoutMs?: number;
+  maxConnectionMs?: number;
+}
+
+/** The local stack with its dev account, the demo users' extensions and the demo page. */
+export const startDemoStack = async (options: DemoStackOptions = {}) => {
+  const widgetDir = join(root, 'dist/widget');
+  if (!existsSync(join(widgetDir, 'script.js'))) await buildWidget({ apiUrl: '' });
   let demo: ReturnType<typeof demoRoutes> | undefined;
   const stack = await startLocalStack({
-    host: config.host,
-    port: config.port,
-    dataDir: `${DATA_DIR}/dynamo`,
-    logger,
+    host: options.host,
+    port: options.port,
+    dataDir: options.dataDir,
+    logger: options.verbose ? jsonLogger('local') : undefined,
     accountCacheMs: 0,
+    idleTimeoutMs: options.idleTimeoutMs,
+    maxConnectionMs: options.maxConnectionMs,
     extra: (req, res) => demo?.handle(req, res) ?? false,
   });
 
   // The dev account survives restarts; secrets given in the environment win over stored ones.
-  const stored = await stack.accounts.getAccount(config.subdomain);
+  const subdomain = options.subdomain ?? 'demo';
+  const stored = await stack.accounts.getAccount(subdomain);
   const account =
-    stored && (!config.clientSecret || stored.clientSecret === config.clientSecret)
+    stored && (!options.clientSecret || stored.clientSecret === options.clientSecret)
       ? stored
       : newAccount(
           {
-            subdomain: config.subdomain,
+            subdomain,
             integrationId: 'callbridge-local',
-            clientSecret: config.clientSecret ?? randomBytes(24).toString('base64url'),
-            webhookSecret: config.webhookSecret ?? stored?.webhookSecrets[0]?.secret,
+            clientSecret: options.clientSecret ?? randomBytes(24).toString('base64url'),
+            webhookSecret: options.webhookSecret ?? stored?.webhookSecrets[0]?.secret,
           },
           Date.now(),
         );
-  if (config.webhookSecret && account.webhookSecrets[0]?.secret !== config.webhookSecret) {
-    account.webhookSecrets = [{ secret: config.webhookSecret, createdAt: Date.now() }];
+  if (options.webhookSecret && account.webhookSecrets[0]?.secret !== options.webhookSecret) {
+    account.webhookSecrets = [{ secret: options.webhookSecret, createdAt: Date.now() }];
   }
   if (!account.webhookSecrets[0])
     account.webhookSecrets = [{ secret: newWebhookSecret(), createdAt: Date.now() }];
   await stack.accounts.putAccount(account);
-  demo = demoRoutes({ stack, account });
+  if (Object.keys(await stack.state.getAgentMap(subdomain)).length === 0) {
+    await stack.state.putAgentMap(
+      subdomain,
+      Object.fromEntries(DEMO_USERS.map((u) => [String(u.id), u.extension])),
+      DEMO_USERS[0].id,
+      Date.now(),
+    );
+  }
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  demo = demoRoutes({ stack, account, widgetDir, version: pkg.version });
+  return { stack, account };
+};
+
+export const startLocal = async (config: LocalConfig, print: (line: string) => void = console.log) => {
+  if (config.fresh) rmSync(DATA_DIR, { recursive: true, force: true });
+  mkdirSync(`${DATA_DIR}/dynamo`, { recursive: true });
+  const { stack, account } = await startDemoStack({
+    host: config.host,
+    port: config.port,
+    dataDir: `${DATA_DIR}/dynamo`,
+    subdomain: config.subdomain,
+    clientSecret: config.clientSecret,
+    webhookSecret: config.webhookSecret,
+    verbose: config.verbose,
+  });
 
   writeFileSync(
     `${DATA_DIR}/stack.json`,
@@ -104,17 +149,19 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
   );
 
   const secret = account.webhookSecrets[0]?.secret ?? '';
-  const body = JSON.stringify({
-    version: 1,
-    type: 'call.ringing',
-    call: { id: `curl-${Date.now()}`, direction: 'inbound', from: '+15551234567', to: '+15557654321' },
-    agents: { extensions: ['101'] },
-    occurredAt: new Date().toISOString(),
-  });
+  const body = JSON.stringify(
+    buildCallEvent({
+      type: 'call.ringing',
+      callId: `curl-${Date.now()}`,
+      from: DEMO_CONTACTS[0].phone,
+      to: 'ext 101',
+      extensions: ['101'],
+    }),
+  );
   const headers = signWebhook(secret, `msg_${Date.now()}`, Math.floor(Date.now() / 1000), body);
   print(`Callbridge local stack on ${stack.url}
 
-  Demo page            ${stack.url}/
+  Demo page            ${stack.url}/   (open it, then press "Incoming call")
   Webhook URL          ${stack.url}/webhooks/${account.subdomain}
   WebSocket URL        ${stack.webSocketUrl}
   @connections API     ${stack.gateway.managementEndpoint}/@connections/{id}
@@ -123,8 +170,9 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
   Kommo account        ${account.subdomain}.${account.domain}
   Integration secret   ${account.clientSecret}   (KOMMO_CLIENT_SECRET)
   Webhook secret       ${secret}   (WEBHOOK_SECRET)
+  Agents               ${DEMO_USERS.map((u) => `${u.name} (user ${u.id}, ext ${u.extension})`).join(', ')}
 
-Send a signed call (valid for 5 minutes; \`npm run call -- ringing --ext 101\` signs a fresh one):
+Send a signed call to Ada (valid for 5 minutes; \`npm run call -- ringing --ext 101\` signs a fresh one):
 
 curl -i ${stack.url}/webhooks/${account.subdomain} \\
   -H 'content-type: application/json' \\

@@ -1,0 +1,177 @@
+/*
+ * A small stand-in for Kommo's page: requirejs with jQuery, the APP object a widget talks to, and the
+ * widget lifecycle as Kommo drives it for an init_once widget (render on every area; init and bind_actions
+ * once; settings in the settings area). Notifications become visible toasts.
+ */
+(async () => {
+  const $id = (id) => document.getElementById(id);
+  const config = await (await fetch('/demo/config')).json();
+  const params = new URLSearchParams(location.search);
+  const user = config.users.find((u) => String(u.id) === params.get('user')) ?? config.users[0];
+
+  const state = { calling: false, callingHistory: [], toasts: [], area: undefined, lastCallId: undefined };
+  window.__demo = state;
+
+  // --- the APP object widgets use ---
+  const contactName = (id) => config.contacts.find((c) => c.id === id)?.name;
+  const toast = (kind, lines) => {
+    const box = document.createElement('div');
+    box.className = `toast ${kind}`;
+    const head = document.createElement('div');
+    head.className = 'head';
+    head.textContent = lines.head;
+    box.append(head);
+    for (const [label, value, href] of lines.rows) {
+      if (value === undefined || value === '') continue;
+      const row = document.createElement('div');
+      row.className = 'row';
+      const b = document.createElement('b');
+      b.textContent = `${label}: `;
+      row.append(b);
+      if (href) {
+        const a = document.createElement('a');
+        a.href = href;
+        a.textContent = value;
+        row.append(a);
+      } else {
+        row.append(document.createTextNode(String(value)));
+      }
+      box.append(row);
+    }
+    $id('toasts').prepend(box);
+  };
+  window.APP = {
+    notifications: {
+      add_call(p) {
+        state.toasts.push({ kind: 'call', ...p });
+        const contact = p.element ? (contactName(p.element.id) ?? `#${p.element.id}`) : undefined;
+        toast('call', {
+          head: p.text,
+          rows: [
+            ['From', p.from],
+            ['To', p.to],
+            ['Contact', contact, p.element ? `#contact-${p.element.id}` : undefined],
+            ['Duration', p.duration ? `${p.duration} s` : undefined],
+            ['Recording', p.link ? 'listen' : undefined, p.link],
+          ],
+        });
+      },
+      add_error(p) {
+        state.toasts.push({ kind: 'error', ...p });
+        toast('error', { head: p.header, rows: [['', p.text]] });
+      },
+    },
+    sdk: {
+      setCallingStatus(value) {
+        state.calling = value;
+        state.callingHistory.push(value);
+        $id('calling-status').textContent = String(value);
+        return `calling_status - ${value}`;
+      },
+      getCallingStatus: () => state.calling,
+    },
+    constant: (name) =>
+      name === 'user' ? { id: user.id, name: user.name } : name === 'account' ? config.account : undefined,
+  };
+
+  // --- chrome: user switcher, account, webhook URL ---
+  for (const u of config.users) {
+    const option = new Option(`${u.name} · ext ${u.extension}${u.admin ? ' · admin' : ''}`, String(u.id));
+    option.selected = u.id === user.id;
+    $id('user-switch').append(option);
+  }
+  $id('user-switch').addEventListener('change', (e) => {
+    location.search = `?user=${e.target.value}`;
+  });
+  $id('account').textContent = `${config.account.subdomain}.kommo.com`;
+  $id('webhook-url').textContent = config.webhookUrl;
+
+  // --- the widget, loaded the way Kommo loads it ---
+  requirejs.config({ paths: { jquery: '/vendor/jquery' } });
+  const langs = await (await fetch('/widget/i18n/en.json')).json();
+  require(['jquery', `/widget/script.js?v=${config.version}`], ($, Widget) => {
+    const widget = new Widget();
+    // Kommo extends the widget object with its base methods.
+    Object.assign(widget, {
+      ns: '.widget:callbridge',
+      langs,
+      i18n: (key) => key.split('.').reduce((node, part) => node?.[part], langs) ?? key,
+      get_settings: () => ({
+        widget_code: 'callbridge',
+        widget_active: 'Y',
+        api_url: config.apiUrl,
+        phones: JSON.stringify(Object.fromEntries(config.users.map((u) => [u.id, u.extension]))),
+      }),
+      system: () => ({ area: state.area, subdomain: config.account.subdomain, amouser_id: user.id }),
+      $authorizedAjax(options) {
+        const deferred = $.Deferred();
+        $.getJSON(`/demo/token?user=${user.id}`).then(({ token }) => {
+          $.ajax({ ...options, headers: { ...options.headers, 'X-Auth-Token': token } }).then(
+            deferred.resolve,
+            deferred.reject,
+          );
+        }, deferred.reject);
+        return deferred.promise();
+      },
+    });
+
+    let initialised = false;
+    const goTo = (area) => {
+      state.area = area.id;
+      $id('area-title').textContent = area.title;
+      $id('area-hint').textContent = area.hint;
+      $id('current-area').textContent = area.id;
+      for (const b of $id('areas').children) {
+        if (b.dataset.area === area.id) b.setAttribute('aria-current', 'page');
+        else b.removeAttribute('aria-current');
+      }
+      // Kommo: render on every area; init and bind_actions only the first time for an init_once widget.
+      if (widget.callbacks.render() && !initialised) {
+        initialised = true;
+        widget.callbacks.init();
+        widget.callbacks.bind_actions();
+      }
+      const modal = $id('settings-modal');
+      modal.hidden = area.id !== 'settings';
+      modal.replaceChildren();
+      if (area.id === 'settings') widget.callbacks.settings($(modal));
+    };
+    for (const area of config.areas) {
+      const button = document.createElement('button');
+      button.textContent = area.title;
+      button.dataset.area = area.id;
+      button.addEventListener('click', () => goTo(area));
+      $id('areas').append(button);
+    }
+    window.__demo.goTo = (id) => goTo(config.areas.find((a) => a.id === id));
+    goTo(config.areas[0]);
+    window.__demo.ready = true;
+  });
+
+  // --- the phone system buttons ---
+  for (const button of document.querySelectorAll('[data-call]')) {
+    button.addEventListener('click', async () => {
+      const res = await fetch('/demo/call', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: button.dataset.call, user: user.id, callId: state.lastCallId }),
+      });
+      const body = await res.json();
+      if (body.callId) state.lastCallId = body.callId;
+      $id('call-log').textContent =
+        `${new Date().toLocaleTimeString()} ${button.textContent} → ${body.status} ${JSON.stringify(body.response)}\n${$id('call-log').textContent}`;
+    });
+  }
+
+  // --- how many sockets the backend holds for this agent ---
+  const poll = async () => {
+    try {
+      const { count } = await (await fetch(`/demo/sockets?user=${user.id}`)).json();
+      $id('socket-count').textContent = String(count);
+    } catch {
+      $id('socket-count').textContent = '?';
+    }
+  };
+  setInterval(poll, 1000);
+  poll();
+})();

@@ -1,0 +1,27 @@
+/** npm run screenshot: regenerates docs/demo.png, the demo page with a call pop-up open (shown in the README). */
+import { mkdirSync } from 'node:fs';
+import { launchChromium } from '../infra/local/browser';
+import { DEMO_CONTACTS } from '../infra/local/demo';
+import { startDemoStack } from '../infra/local/main';
+
+const out = process.argv[2] ?? 'docs/demo.png';
+const demo = await startDemoStack({ port: 0 });
+const browser = await launchChromium();
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 });
+  await page.goto(`${demo.stack.url}/?user=101`);
+  await page.waitForFunction(
+    () => (window as unknown as { __demo?: { ready?: boolean } }).__demo?.ready === true,
+  );
+  await page.waitForFunction(() => document.getElementById('socket-count')?.textContent === '1');
+  await page.click('[data-area="contacts"]');
+  await page.click('[data-call="ring-known"]');
+  await page.locator('.toast', { hasText: DEMO_CONTACTS[0].name }).waitFor();
+  await page.waitForTimeout(400); // let the toast's entry animation finish
+  mkdirSync('docs', { recursive: true });
+  await page.screenshot({ path: out });
+  console.log(`wrote ${out}`);
+} finally {
+  await browser.close();
+  await demo.stack.stop();
+}

@@ -1,0 +1,138 @@
+/**
+ * The demo page in headless Chromium against the local stack: the built widget, a Kommo-like shell, real
+ * tickets, sockets and signed webhooks. Nothing is mocked that can run here.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../../infra/local/browser';
+import { DEMO_CONTACTS } from '../../infra/local/demo';
+import { startDemoStack } from '../../infra/local/main';
+import { sendSignedCall } from '../../infra/local/signed-call';
+
+let browser: Browser;
+let demo: Awaited<ReturnType<typeof startDemoStack>>;
+
+beforeAll(async () => {
+  demo = await startDemoStack({ port: 0 });
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await demo?.stack.stop();
+});
+
+const socketsOf = async (userId: number) => {
+  const open = new Set(demo.stack.gateway.connectionIds());
+  const live = await demo.stack.state.connectionsOf(demo.account.subdomain, [userId], Date.now());
+  return live.filter((c) => open.has(c.connectionId));
+};
+
+const openDemo = async (userId: number): Promise<Page> => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${demo.stack.url}/?user=${userId}`);
+  await page.waitForFunction(
+    () => (window as unknown as { __demo?: { ready?: boolean } }).__demo?.ready === true,
+  );
+  await expect.poll(async () => (await socketsOf(userId)).length, { timeout: 10_000 }).toBe(1);
+  expect(errors).toEqual([]);
+  return page;
+};
+
+const call = (
+  type: 'call.ringing' | 'call.answered' | 'call.ended',
+  callId: string,
+  extension: string,
+  from: string = DEMO_CONTACTS[0].phone,
+) =>
+  sendSignedCall({
+    url: demo.stack.url,
+    subdomain: demo.account.subdomain,
+    secret: demo.account.webhookSecrets[0]?.secret ?? '',
+    type,
+    callId,
+    from,
+    to: `ext ${extension}`,
+    extensions: [extension],
+  });
+
+const callingHistory = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __demo: { callingHistory: boolean[] } }).__demo.callingHistory);
+
+describe('demo page', () => {
+  it('shows the add_call pop-up with the caller and the matched contact, and the reload guard through the call', async () => {
+    const page = await openDemo(101);
+    const id = `e2e-${Date.now()}`;
+    expect((await call('call.ringing', id, '101')).status).toBe(202);
+    const toast = page.locator('.toast').first();
+    await expect.poll(() => toast.textContent(), { timeout: 10_000 }).toContain(DEMO_CONTACTS[0].phone);
+    expect(await toast.textContent()).toContain(DEMO_CONTACTS[0].name);
+    await expect.poll(() => page.locator('#calling-status').textContent()).toBe('true');
+    await call('call.answered', id, '101');
+    await call('call.ended', id, '101');
+    await expect.poll(() => page.locator('#calling-status').textContent()).toBe('false');
+    expect(await callingHistory(page)).toEqual([true, false]);
+    expect(await page.locator('.toast').count()).toBe(1);
+    await page.close();
+  });
+
+  it('keeps one socket while the agent moves through five areas', async () => {
+    const page = await openDemo(102);
+    const before = (await socketsOf(102))[0]?.connectionId;
+    for (const area of ['leads', 'lead-card', 'contacts', 'contact-card', 'tasks']) {
+      await page.click(`[data-area="${area}"]`);
+      expect(await page.locator('#current-area').textContent()).toBe(area);
+    }
+    await page.waitForTimeout(300);
+    const after = await socketsOf(102);
+    expect(after.map((c) => c.connectionId)).toEqual([before]);
+    await page.close();
+  });
+
+  it('shows the connection state and webhook URL in the settings area', async () => {
+    const page = await openDemo(101);
+    await page.click('[data-area="settings"]');
+    const text = await page.locator('#settings-modal').textContent();
+    expect(text).toContain('Connection: connected');
+    expect(text).toContain(`${demo.stack.url}/webhooks/${demo.account.subdomain}`);
+    await page.close();
+  });
+
+  it('delivers a call sent while the socket reconnects, once it is back', async () => {
+    const page = await openDemo(103);
+    // Hold the next ticket request until the call has been sent, so the call surely lands mid-reconnect.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route('**/demo/token**', async (route) => {
+      await held;
+      await route.continue();
+    });
+    const [connection] = await socketsOf(103);
+    expect(demo.stack.gateway.dropConnection(connection?.connectionId ?? '')).toBe(true);
+    await expect.poll(async () => (await socketsOf(103)).length).toBe(0);
+    const id = `e2e-reconnect-${Date.now()}`;
+    const sent = await call('call.ringing', id, '103', DEMO_CONTACTS[1].phone);
+    expect(sent.body).toMatchObject({ status: 'accepted', sockets: 0 });
+    expect(await page.locator('.toast').count()).toBe(0);
+    release();
+    await expect.poll(async () => (await socketsOf(103)).length, { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(() => page.locator('.toast').first().textContent(), { timeout: 10_000 })
+      .toContain(DEMO_CONTACTS[1].name);
+    expect(await page.locator('.toast').count()).toBe(1);
+    await page.close();
+  });
+
+  it('rings through the page buttons too', async () => {
+    const page = await openDemo(101);
+    await page.click('[data-call="ring-unknown"]');
+    await expect
+      .poll(() => page.locator('.toast').first().textContent(), { timeout: 10_000 })
+      .toContain('+1 555 000 0199');
+    expect(await page.locator('.toast').first().textContent()).not.toContain('Contact');
+    await page.close();
+  });
+});
