@@ -4,7 +4,7 @@
  * The backend URL is baked in from CALLBRIDGE_API_URL, else from the `cdk deploy --outputs-file` JSON
  * (cdk-outputs.json, output HttpApiUrl); the widget's `api_url` setting can still override it.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Resvg } from '@resvg/resvg-js';
@@ -91,6 +91,20 @@ export const widgetFiles = async (options: BuildOptions = {}): Promise<Record<st
     files[`i18n/${locale}.json`] = readFileSync(here(`i18n/${locale}.json`));
   }
   return files;
+};
+
+const newestMtime = (path: string): number => {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+};
+
+/** True when dist/widget is missing or older than anything it is built from. */
+export const widgetIsStale = (outDir = join(root, 'dist')): boolean => {
+  const script = join(outDir, 'widget', 'script.js');
+  if (!existsSync(script)) return true;
+  const sources = [here(''), join(root, 'lambdas/core/protocol.ts'), join(root, 'package.json')];
+  return Math.max(...sources.map(newestMtime)) > statSync(script).mtimeMs;
 };
 
 export const buildWidget = async (options: BuildOptions = {}) => {

@@ -3,7 +3,7 @@
  * so a restart loses nothing; `npm start -- --fresh` wipes it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,7 @@ import { ConfigError } from '../../lambdas/config';
 import { newAccount } from '../../lambdas/core/accounts';
 import { isWebhookSecret, newWebhookSecret, signWebhook } from '../../lambdas/core/webhook-signature';
 import { jsonLogger } from '../../lambdas/logger';
-import { buildWidget } from '../../widget/build';
+import { buildWidget, widgetIsStale } from '../../widget/build';
 import { DEMO_CONTACTS, DEMO_USERS, demoRoutes } from './demo';
 import { buildCallEvent } from './signed-call';
 import { LOCAL_TABLES, startLocalStack } from './stack';
@@ -73,7 +73,8 @@ export interface DemoStackOptions {
 /** The local stack with its dev account, the demo users' extensions and the demo page. */
 export const startDemoStack = async (options: DemoStackOptions = {}) => {
   const widgetDir = join(root, 'dist/widget');
-  if (!existsSync(join(widgetDir, 'script.js'))) await buildWidget({ apiUrl: '' });
+  // The demo loads the built widget; rebuild it when a source changed so nobody debugs a stale bundle.
+  if (widgetIsStale()) await buildWidget({ apiUrl: '' });
   let demo: ReturnType<typeof demoRoutes> | undefined;
   const stack = await startLocalStack({
     host: options.host,

@@ -12,7 +12,9 @@ const view = (state: CallView['state'], extra: Partial<CallView['call']> = {}, i
 describe('pop-up dedupe', () => {
   it('pops a ringing inbound call once, however often it is replayed', () => {
     const tracker = new CallTracker();
-    expect(tracker.apply(view('ringing'), 0)).toEqual([{ kind: 'popup', view: view('ringing') }]);
+    expect(tracker.apply(view('ringing'), 0)).toEqual([
+      { kind: 'popup', view: view('ringing'), key: 'c1:ringing' },
+    ]);
     expect(tracker.apply(view('ringing'), 1)).toEqual([]);
     expect(tracker.reconcile([view('ringing')], 2)).toEqual([]);
   });
@@ -28,7 +30,7 @@ describe('pop-up dedupe', () => {
     const tracker = new CallTracker();
     tracker.apply(view('ringing'), 0);
     const missed = view('ended', { outcome: 'missed' });
-    expect(tracker.apply(missed, 1)).toEqual([{ kind: 'missed', view: missed }]);
+    expect(tracker.apply(missed, 1)).toEqual([{ kind: 'missed', view: missed, key: 'c1:missed' }]);
     expect(tracker.apply(missed, 2)).toEqual([]);
   });
 

@@ -84,6 +84,7 @@ const ringing = (id: string, state = 'ringing') => ({
 });
 
 beforeEach(() => {
+  localStorage.clear();
   ScriptedSocket.all = [];
   ticketsFail = false;
   clock = createClock(1_000_000);

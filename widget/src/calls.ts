@@ -8,7 +8,11 @@
  */
 import type { CallState, CallView } from '../../lambdas/core/protocol';
 
-export type CallEffect = { kind: 'popup'; view: CallView } | { kind: 'missed'; view: CallView };
+export type CallEffect = { kind: 'popup' | 'missed'; view: CallView; key: string };
+
+/** Every pop-up has a key, the same in every tab, so tabs can agree which one shows it. */
+export const effectKey = (callId: string, kind: CallEffect['kind']) =>
+  `${callId}:${kind === 'popup' ? 'ringing' : 'missed'}`;
 
 const RANK: Record<CallState, number> = { ringing: 0, answered: 1, ended: 2 };
 
@@ -32,16 +36,15 @@ export class CallTracker {
     this.calls.set(id, { view, touchedAt: now });
     this.trim();
     const effects: CallEffect[] = [];
-    const once = (key: string, effect: CallEffect) => {
+    const once = (kind: CallEffect['kind']) => {
+      const key = effectKey(id, kind);
       if (this.shown.has(key)) return;
       this.shown.add(key);
-      effects.push(effect);
+      effects.push({ kind, view, key });
     };
-    if (view.state === 'ringing' && view.call.direction === 'inbound')
-      once(`${id}:ringing`, { kind: 'popup', view });
-    if (view.state === 'ended' && view.call.outcome === 'missed' && view.call.direction === 'inbound') {
-      once(`${id}:missed`, { kind: 'missed', view });
-    }
+    if (view.state === 'ringing' && view.call.direction === 'inbound') once('popup');
+    if (view.state === 'ended' && view.call.outcome === 'missed' && view.call.direction === 'inbound')
+      once('missed');
     return effects;
   }
 
@@ -61,6 +64,18 @@ export class CallTracker {
     return [...this.calls.values()]
       .filter((c) => c.view.state !== 'ended' && now - c.touchedAt < staleAfterMs)
       .map((c) => c.view);
+  }
+
+  /** Keys already shown (or assigned to some tab), for a tab that joins later. */
+  shownKeys(): string[] {
+    return [...this.shown];
+  }
+
+  /** Take over another tab's knowledge: its active calls and what was already shown. */
+  absorb(active: readonly CallView[], shown: readonly string[], now: number): void {
+    for (const key of shown) this.shown.add(key);
+    for (const view of active) this.apply(view, now);
+    this.trim();
   }
 
   private trim() {

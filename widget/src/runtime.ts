@@ -4,10 +4,17 @@
  * exists however often `render` runs.
  */
 import type { CallView, ServerMessage } from '../../lambdas/core/protocol';
-import { type CallEffect, CallTracker } from './calls';
+import { type CallEffect, CallTracker, effectKey } from './calls';
 import { ContactLookup, type FetchLike } from './contacts';
 import { type AddCallParams, httpStatusOf, type KommoApp, type KommoSelf, toPromise } from './kommo';
 import { CallbridgeSocket, type SocketStatus, type SocketTimers, type WebSocketConstructor } from './socket';
+import {
+  type ChannelConstructor,
+  type LockManagerLike,
+  StorageClaims,
+  TabLink,
+  type TabMessage,
+} from './tabs';
 
 /** An outage shorter than this stays silent (deploys, network blips, the 2-hour rollover). */
 export const OUTAGE_ERROR_AFTER_MS = 60_000;
@@ -28,7 +35,19 @@ export interface RuntimeDeps {
   timers?: SocketTimers;
   random?: () => number;
   socketOptions?: Partial<{ pingIntervalMs: number; pongTimeoutMs: number; rolloverAfterMs: number }>;
+  /** Web Locks; `null` forces the per-tab fallback. Defaults to `navigator.locks`. */
+  locks?: LockManagerLike | null;
+  /** BroadcastChannel; `null` forces the per-tab fallback. */
+  BroadcastChannel?: ChannelConstructor | null;
+  storage?: Storage;
+  tabId?: string;
 }
+
+/** How this tab takes part: the leader holds the agent's socket, followers listen, a solo tab does both. */
+export type TabRole = 'leader' | 'follower' | 'solo' | 'stopped';
+
+/** A follower that was asked to show a pop-up confirms; without that, the leader shows it itself. */
+export const POPUP_ACK_MS = 1500;
 
 export class TicketRefusedError extends Error {
   override readonly name = 'TicketRefusedError';
@@ -54,6 +73,12 @@ export class CallbridgeRuntime {
   private watchdog: unknown;
   private readonly listeners: [EventTarget, string, EventListener][] = [];
   private started = false;
+  role: TabRole = 'stopped';
+  private link: TabLink | undefined;
+  private claims: StorageClaims | undefined;
+  private lastSeq: number | undefined;
+  private readonly pendingAcks = new Map<string, { timer: unknown; effect: CallEffect }>();
+  readonly tabId: string;
 
   constructor(private readonly deps: RuntimeDeps) {
     this.timers = deps.timers ?? {
@@ -62,6 +87,7 @@ export class CallbridgeRuntime {
       now: () => Date.now(),
     };
     this.contacts = new ContactLookup(deps.fetch, () => this.timers.now());
+    this.tabId = deps.tabId ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
   }
 
   // --- lifecycle ---
@@ -70,6 +96,41 @@ export class CallbridgeRuntime {
   start(): void {
     if (this.started) return;
     this.started = true;
+    const nav = this.deps.window.navigator as Navigator & { locks?: LockManagerLike };
+    const locks = this.deps.locks === undefined ? nav?.locks : this.deps.locks;
+    const Channel =
+      this.deps.BroadcastChannel === undefined
+        ? ((this.deps.window as unknown as { BroadcastChannel?: ChannelConstructor }).BroadcastChannel ??
+          undefined)
+        : this.deps.BroadcastChannel;
+    const scope = `callbridge:${this.subdomain() ?? 'account'}:${this.userId()}`;
+    this.listen(this.deps.window, 'focus', () => this.link?.focused(this.timers.now()));
+    this.listen(this.deps.window.document, 'visibilitychange', () => {
+      if (this.deps.window.document.visibilityState !== 'visible') return;
+      this.link?.focused(this.timers.now());
+      this.socket?.poke();
+    });
+    this.listen(this.deps.window, 'online', () => this.socket?.poke());
+    this.listen(this.deps.window, 'pagehide', () => this.link?.stop());
+    if (locks && Channel) {
+      this.setRole('follower');
+      this.link = new TabLink(this.tabId, scope, locks, Channel, {
+        onLeader: () => this.lead(),
+        onMessage: (message) => void this.fromTab(message),
+      });
+      this.link.start();
+      if (this.deps.window.document.hasFocus?.()) this.link.focused(this.timers.now());
+    } else {
+      this.claims = new StorageClaims(this.storage(), scope, this.tabId, () => this.timers.now());
+      this.lead('solo');
+    }
+    this.tick();
+  }
+
+  /** This tab runs the agent's socket: it got the lock, or it is on its own. */
+  private lead(role: 'leader' | 'solo' = 'leader') {
+    if (!this.started) return;
+    this.setRole(role);
     const api = this.apiUrl();
     if (!api) {
       this.reportError('config');
@@ -77,7 +138,7 @@ export class CallbridgeRuntime {
     }
     this.socket = new CallbridgeSocket({
       getUrl: () => this.ticketUrl(api),
-      onMessage: (m) => void this.onMessage(m),
+      onMessage: (m) => void this.fromSocket(m),
       onStatus: (status, detail) => this.onStatus(status, detail.downSince, detail.error),
       WebSocket: this.deps.WebSocket,
       timers: this.timers,
@@ -85,23 +146,31 @@ export class CallbridgeRuntime {
       ...this.deps.socketOptions,
       log: (message, detail) => this.log(message, detail),
     });
-    const poke = () => this.socket?.poke();
-    this.listen(this.deps.window, 'online', poke);
-    this.listen(this.deps.window.document, 'visibilitychange', () => {
-      if (this.deps.window.document.visibilityState === 'visible') poke();
-    });
+    // Resume from the newest seq any tab saw, so a hand-over loses nothing and repeats nothing.
+    this.socket.lastSeq = this.lastSeq;
     this.socket.start();
-    this.tick();
   }
 
   stop(): void {
     this.started = false;
+    this.link?.stop();
+    this.link = undefined;
     this.socket?.stop();
     this.socket = undefined;
+    for (const { timer } of this.pendingAcks.values()) this.timers.clearTimeout(timer);
+    this.pendingAcks.clear();
     this.timers.clearTimeout(this.watchdog);
     for (const [target, type, listener] of this.listeners.splice(0))
       target.removeEventListener(type, listener);
     this.setCalling(false);
+    this.setRole('stopped');
+  }
+
+  private setRole(role: TabRole) {
+    this.role = role;
+    // Visible in the page for support and the demo's status bar.
+    const root = this.deps.window.document?.documentElement;
+    if (root) root.dataset.callbridgeRole = role;
   }
 
   get connectionStatus(): SocketStatus {
@@ -193,6 +262,7 @@ export class CallbridgeRuntime {
   private onStatus(status: SocketStatus, downSince: number | undefined, _error: unknown) {
     this.status = status;
     this.downSince = downSince;
+    if (this.role === 'leader') this.link?.post({ kind: 'status', status, downSince });
     if (status === 'open') {
       this.outageReported = false;
       this.tokenReported = false;
@@ -200,14 +270,108 @@ export class CallbridgeRuntime {
     this.tick();
   }
 
-  private async onMessage(message: ServerMessage) {
+  /** Apply a server message to this tab's view of the calls; returns the pop-ups it calls for. */
+  private absorb(message: ServerMessage): CallEffect[] {
     const now = this.timers.now();
     let effects: CallEffect[] = [];
-    if (message.type === 'call') effects = this.tracker.apply(message.view, now);
-    else if (message.type === 'snapshot') effects = this.tracker.reconcile(message.calls, now);
-    else if (message.type === 'error') this.log('server error', message);
+    if (message.type === 'call') {
+      effects = this.tracker.apply(message.view, now);
+      this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
+    } else if (message.type === 'snapshot') {
+      effects = this.tracker.reconcile(message.calls, now);
+      this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
+    } else if (message.type === 'error') {
+      this.log('server error', message);
+    }
     this.updateCalling();
-    for (const effect of effects) await this.show(effect);
+    return effects;
+  }
+
+  /** A message from our own socket (leader or solo tab). */
+  private async fromSocket(message: ServerMessage) {
+    const effects = this.absorb(message);
+    if (this.role === 'solo') {
+      for (const effect of effects) if (this.claims?.claim(effect.key) !== false) await this.show(effect);
+      return;
+    }
+    const popups = effects.map((effect) => ({ key: effect.key, tab: this.link?.popupTab() ?? this.tabId }));
+    this.link?.post({ kind: 'server', message, popups });
+    for (const [index, effect] of effects.entries()) {
+      if (popups[index]?.tab === this.tabId) {
+        await this.show(effect);
+        continue;
+      }
+      // Shown elsewhere, unless that tab is gone: then here, after a short wait for its confirmation.
+      const timer = this.timers.setTimeout(() => {
+        if (this.pendingAcks.delete(effect.key)) void this.show(effect);
+      }, POPUP_ACK_MS);
+      this.pendingAcks.set(effect.key, { timer, effect });
+    }
+  }
+
+  /** A message from another tab of this agent. */
+  private async fromTab(message: TabMessage) {
+    switch (message.kind) {
+      case 'server': {
+        const effects = this.absorb(message.message);
+        for (const popup of message.popups) {
+          if (popup.tab !== this.tabId) continue;
+          const effect =
+            effects.find((e) => e.key === popup.key) ?? this.effectFromMessage(message.message, popup.key);
+          if (!effect) continue;
+          this.link?.post({ kind: 'shown', key: popup.key, tab: this.tabId });
+          await this.show(effect);
+        }
+        return;
+      }
+      case 'shown': {
+        const pending = this.pendingAcks.get(message.key);
+        if (pending) {
+          this.timers.clearTimeout(pending.timer);
+          this.pendingAcks.delete(message.key);
+        }
+        return;
+      }
+      case 'status':
+        if (this.role === 'follower') {
+          this.status = message.status;
+          this.downSince = message.downSince;
+          this.tick();
+        }
+        return;
+      case 'sync-request':
+        if (this.role === 'leader') {
+          this.link?.post({
+            kind: 'sync',
+            to: message.tab,
+            lastSeq: this.lastSeq,
+            calls: this.tracker.activeCalls(this.timers.now(), CALL_SAFETY_TIMEOUT_MS),
+            shown: this.tracker.shownKeys(),
+            status: this.status,
+            downSince: this.downSince,
+            focus: this.link.lastFocus,
+          });
+        }
+        return;
+      case 'sync':
+        if (message.to !== this.tabId) return;
+        this.lastSeq = Math.max(this.lastSeq ?? 0, message.lastSeq ?? 0) || undefined;
+        this.tracker.absorb(message.calls, message.shown, this.timers.now());
+        if (this.role === 'follower') {
+          this.status = message.status;
+          this.downSince = message.downSince;
+        }
+        this.tick();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private effectFromMessage(message: ServerMessage, key: string): CallEffect | undefined {
+    if (message.type !== 'call') return undefined;
+    const kind = key === effectKey(message.view.call.id, 'missed') ? 'missed' : 'popup';
+    return { kind, view: message.view, key };
   }
 
   // --- pop-ups ---
@@ -265,6 +429,9 @@ export class CallbridgeRuntime {
   }
 
   private reportError(kind: 'config' | 'token' | 'outage') {
+    // Only the tab that holds the socket knows; among solo tabs, the first to claim it says it.
+    if (this.role === 'follower' || this.role === 'stopped') return;
+    if (this.role === 'solo' && this.claims?.claim(`error:${kind}`, 5 * 60_000) === false) return;
     if (kind === 'config') {
       if (this.configReported) return;
       this.configReported = true;
@@ -313,6 +480,19 @@ export class CallbridgeRuntime {
   private agentName(): string {
     const user = this.deps.app.constant?.('user') as { name?: unknown; id?: unknown } | undefined;
     return typeof user?.name === 'string' ? user.name : String(user?.id ?? '');
+  }
+
+  private userId(): string {
+    const user = this.deps.app.constant?.('user') as { id?: unknown } | undefined;
+    return String(user?.id ?? this.deps.self.system?.().amouser_id ?? 'user');
+  }
+
+  private storage(): Storage | undefined {
+    try {
+      return this.deps.storage ?? this.deps.window.localStorage;
+    } catch {
+      return undefined;
+    }
   }
 
   subdomain(): string | undefined {

@@ -165,6 +165,8 @@
 
   // --- how many sockets the backend holds for this agent ---
   const poll = async () => {
+    // The widget marks whether this tab holds the agent's socket (leader) or listens (follower).
+    $id('tab-role').textContent = document.documentElement.dataset.callbridgeRole ?? '–';
     try {
       const { count } = await (await fetch(`/demo/sockets?user=${user.id}`)).json();
       $id('socket-count').textContent = String(count);

@@ -1,0 +1,109 @@
+/**
+ * Three Kommo tabs of one agent in one Chromium profile: one socket, one pop-up, a hand-over within 2 s when
+ * the leader tab closes, and the reload guard in every tab.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../../infra/local/browser';
+import { DEMO_CONTACTS } from '../../infra/local/demo';
+import { startDemoStack } from '../../infra/local/main';
+import { sendSignedCall } from '../../infra/local/signed-call';
+
+let browser: Browser;
+let context: BrowserContext;
+let demo: Awaited<ReturnType<typeof startDemoStack>>;
+let pages: Page[] = [];
+const USER = 102;
+
+beforeAll(async () => {
+  demo = await startDemoStack({ port: 0 });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  for (let i = 0; i < 3; i++) {
+    const page = await context.newPage();
+    await page.goto(`${demo.stack.url}/?user=${USER}`);
+    await page.waitForFunction(
+      () => (window as unknown as { __demo?: { ready?: boolean } }).__demo?.ready === true,
+    );
+    pages.push(page);
+  }
+});
+afterAll(async () => {
+  await browser?.close();
+  await demo?.stack.stop();
+});
+
+const sockets = async () => {
+  const open = new Set(demo.stack.gateway.connectionIds());
+  const live = await demo.stack.state.connectionsOf(demo.account.subdomain, [USER], Date.now());
+  return live.filter((c) => open.has(c.connectionId)).length;
+};
+const role = (page: Page) => page.evaluate(() => document.documentElement.dataset.callbridgeRole);
+const toastsWith = async (text: string) => {
+  let n = 0;
+  for (const page of pages) n += await page.locator('.toast', { hasText: text }).count();
+  return n;
+};
+const callingHistory = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __demo: { callingHistory: boolean[] } }).__demo.callingHistory);
+const call = (type: 'call.ringing' | 'call.answered' | 'call.ended', callId: string, from: string) =>
+  sendSignedCall({
+    url: demo.stack.url,
+    subdomain: demo.account.subdomain,
+    secret: demo.account.webhookSecrets[0]?.secret ?? '',
+    type,
+    callId,
+    from,
+    to: 'ext 102',
+    extensions: ['102'],
+  });
+
+describe('three tabs of one agent', () => {
+  it('share one socket, held by one leader tab', async () => {
+    await expect.poll(sockets, { timeout: 10_000 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await sockets()).toBe(1);
+    const roles = await Promise.all(pages.map(role));
+    expect(roles.filter((r) => r === 'leader')).toHaveLength(1);
+    expect(roles.filter((r) => r === 'follower')).toHaveLength(2);
+  });
+
+  it('raise one add_call in total for a ringing call, and set the reload guard in every tab', async () => {
+    const id = `tabs-${Date.now()}`;
+    const contact = DEMO_CONTACTS[0];
+    expect((await call('call.ringing', id, contact.phone)).body).toMatchObject({ sockets: 1 });
+    await expect.poll(() => toastsWith(contact.name), { timeout: 10_000 }).toBe(1);
+    for (const page of pages)
+      await expect.poll(() => page.locator('#calling-status').textContent()).toBe('true');
+    await call('call.answered', id, contact.phone);
+    await call('call.ended', id, contact.phone);
+    for (const page of pages) await expect.poll(() => callingHistory(page)).toEqual([true, false]);
+    await new Promise((r) => setTimeout(r, 2000)); // past the pop-up confirmation window
+    expect(await toastsWith(contact.name)).toBe(1);
+  });
+
+  it('hand over within 2 s when the leader tab closes, and deliver a call sent meanwhile exactly once', async () => {
+    const roles = await Promise.all(pages.map(role));
+    const leader = pages[roles.indexOf('leader')];
+    if (!leader) throw new Error('no leader tab');
+    pages = pages.filter((p) => p !== leader);
+    const closedAt = Date.now();
+    await leader.close();
+    const contact = DEMO_CONTACTS[2];
+    const id = `handover-${Date.now()}`;
+    expect((await call('call.ringing', id, contact.phone)).status).toBe(202);
+    await expect
+      .poll(async () => (await Promise.all(pages.map(role))).includes('leader'), { timeout: 2000 })
+      .toBe(true);
+    await expect.poll(sockets, { timeout: 2000 }).toBe(1);
+    expect(Date.now() - closedAt).toBeLessThan(2000);
+    await expect.poll(() => toastsWith(contact.name), { timeout: 5000 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await toastsWith(contact.name)).toBe(1);
+    await call('call.answered', id, contact.phone);
+    await call('call.ended', id, contact.phone);
+    for (const page of pages)
+      await expect.poll(() => page.locator('#calling-status').textContent()).toBe('false');
+    expect(await toastsWith(contact.name)).toBe(1);
+  });
+});
