@@ -5,7 +5,7 @@
  */
 import type { CallRecord } from './core/call-state';
 import { isActive, viewOf } from './core/call-state';
-import { mapBounded, settleBounded } from './core/fanout';
+import { settleBounded } from './core/fanout';
 import { type CallMessage, PROTOCOL_VERSION } from './core/protocol';
 import type { Connection, ConnectionStore, EventLog, Logger, Pusher } from './ports';
 import { PushFailedError } from './ports';
@@ -51,28 +51,33 @@ export const pushAll = async (
   return tally;
 };
 
+/**
+ * Push to every socket of the recipients while their copies are stored for `resume`: the push does not wait
+ * for the write. If the write fails the webhook answers 5xx, and the provider's retry pushes the same seq again,
+ * which the widget drops.
+ */
 export const deliverCallUpdate = async (
   deps: DeliveryDeps,
   subdomain: string,
   record: CallRecord,
-  deliveryKey: string,
+  seq: number,
   nowMs: number,
   knownConnections?: Connection[],
 ): Promise<PushTally> => {
-  const view = viewOf(record);
-  const users = record.users;
-  const seqs = new Map<number, number>();
-  await mapBounded(users, 16, async (userId) => {
-    seqs.set(userId, await deps.events.appendEvent(subdomain, userId, deliveryKey, view, nowMs));
-    await deps.events.markActive(subdomain, userId, record.callId, isActive(record.state), nowMs);
-  });
-  const wanted = new Set(users);
-  const connections = knownConnections
-    ? knownConnections.filter((c) => wanted.has(c.userId))
-    : await deps.connections.connectionsOf(subdomain, users, nowMs);
-  const items = connections.map((c) => {
-    const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq: seqs.get(c.userId) ?? 0, view };
-    return { connectionId: c.connectionId, data: JSON.stringify(message) };
-  });
-  return pushAll(deps, items);
+  const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view: viewOf(record) };
+  const data = JSON.stringify(message);
+  const wanted = new Set(record.users);
+  const [, tally] = await Promise.all([
+    deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs),
+    (async () => {
+      const connections = knownConnections
+        ? knownConnections.filter((c) => wanted.has(c.userId))
+        : await deps.connections.connectionsOf(subdomain, record.users, nowMs);
+      return pushAll(
+        deps,
+        connections.map((c) => ({ connectionId: c.connectionId, data })),
+      );
+    })(),
+  ]);
+  return tally;
 };

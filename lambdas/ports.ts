@@ -4,7 +4,7 @@
  */
 import type { AccountSecrets, TicketRecord } from './core/auth';
 import type { CallRecord } from './core/call-state';
-import type { CallMessage, CallView } from './core/protocol';
+import type { CallMessage } from './core/protocol';
 import type { AgentMap } from './core/routing';
 
 export interface Connection {
@@ -69,27 +69,24 @@ export interface CallStore {
   saveCall(subdomain: string, record: CallRecord, nowMs: number): Promise<boolean>;
 }
 
+/**
+ * Seqs come from one counter per account: every user's stream is strictly increasing (with gaps where other
+ * users' events took numbers), and one webhook costs one allocation however many agents it rings.
+ */
 export interface EventLog {
-  /**
-   * Give one user one event with the next seq of that user. Idempotent by `deliveryKey`: a retry gets the
-   * seq of the first append, so the widget can drop the repeat.
-   */
-  appendEvent(
+  /** The account's next seq; the call record keeps it, so a retry of the same webhook pushes the same seq. */
+  nextSeq(subdomain: string): Promise<number>;
+  /** Keep one message per recipient for `resume`, and track which calls each recipient has active. */
+  recordEvents(
     subdomain: string,
-    userId: number,
-    deliveryKey: string,
-    view: CallView,
-    nowMs: number,
-  ): Promise<number>;
-  eventsAfter(subdomain: string, userId: number, after: number, nowMs: number): Promise<CallMessage[]>;
-  latestSeq(subdomain: string, userId: number): Promise<number>;
-  markActive(
-    subdomain: string,
-    userId: number,
-    callId: string,
+    userIds: readonly number[],
+    message: CallMessage,
     active: boolean,
     nowMs: number,
   ): Promise<void>;
+  eventsAfter(subdomain: string, userId: number, after: number, nowMs: number): Promise<CallMessage[]>;
+  /** The account's latest seq: a resume snapshot carries it. */
+  latestSeq(subdomain: string): Promise<number>;
   activeCallIds(subdomain: string, userId: number): Promise<string[]>;
 }
 

@@ -41,7 +41,7 @@ export const bundleScript = async (apiUrl: string, version: string): Promise<str
     format: 'iife',
     globalName: 'callbridge',
     platform: 'browser',
-    target: ['es2020'],
+    target: ['es2022'],
     // Kommo's marketplace rejects minified code; readable output also makes support easier.
     minify: false,
     legalComments: 'none',

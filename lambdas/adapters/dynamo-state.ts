@@ -2,6 +2,8 @@ import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/c
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  BatchWriteCommand,
+  type BatchWriteCommandOutput,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -11,7 +13,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { TicketRecord } from '../core/auth';
 import type { CallRecord } from '../core/call-state';
-import { type CallMessage, type CallView, PROTOCOL_VERSION } from '../core/protocol';
+import { mapBounded } from '../core/fanout';
+import type { CallMessage } from '../core/protocol';
 import type { AgentMap } from '../core/routing';
 import type { Connection, StateStore, WebhookClaim, WebhookResult } from '../ports';
 import { STATE_TABLE } from './table-design';
@@ -172,13 +175,22 @@ export class DynamoStateStore implements StateStore {
   async claimWebhook(sub: string, webhookId: string, nowMs: number, leaseMs: number): Promise<WebhookClaim> {
     const key = { pk: `A#${sub}#W#${webhookId}`, sk: 'W' };
     try {
+      // A claim given back after a failure (status released) or left by a dead holder can be taken again.
       await this.db.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.table,
-          Item: { ...key, status: 'processing', claimedAt: nowMs, ttl: seconds(nowMs) + DAY_SECONDS },
-          ConditionExpression: 'attribute_not_exists(pk) OR (#st = :processing AND claimedAt < :stale)',
-          ExpressionAttributeNames: { '#st': 'status' },
-          ExpressionAttributeValues: { ':processing': 'processing', ':stale': nowMs - leaseMs },
+          Key: key,
+          UpdateExpression: 'SET #st = :processing, claimedAt = :now, #ttl = :ttl',
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (#st = :processing AND claimedAt < :stale) OR #st = :released',
+          ExpressionAttributeNames: { '#st': 'status', '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':processing': 'processing',
+            ':released': 'released',
+            ':now': nowMs,
+            ':stale': nowMs - leaseMs,
+            ':ttl': seconds(nowMs) + DAY_SECONDS,
+          },
         }),
       );
       return { kind: 'claimed' };
@@ -190,6 +202,19 @@ export class DynamoStateStore implements StateStore {
     );
     if (Item?.status === 'done') return { kind: 'done', result: Item.result as WebhookResult };
     return { kind: 'busy' };
+  }
+
+  async nextSeq(sub: string): Promise<number> {
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `A#${sub}`, sk: 'SEQ' },
+        UpdateExpression: 'ADD seq :one',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(Attributes?.seq);
   }
 
   async completeWebhook(sub: string, webhookId: string, result: WebhookResult, nowMs: number): Promise<void> {
@@ -279,49 +304,39 @@ export class DynamoStateStore implements StateStore {
 
   // --- per-user event log ---
 
-  async appendEvent(
+  async recordEvents(
     sub: string,
-    userId: number,
-    deliveryKey: string,
-    view: CallView,
+    userIds: readonly number[],
+    message: CallMessage,
+    active: boolean,
     nowMs: number,
-  ): Promise<number> {
-    const pk = userKey(sub, userId);
-    const { Attributes } = await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk, sk: 'SEQ' },
-        UpdateExpression: 'ADD seq :one',
-        ExpressionAttributeValues: { ':one': 1 },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    const seq = Number(Attributes?.seq);
+  ): Promise<void> {
     const ttl = seconds(nowMs) + this.options.eventRetentionSeconds;
-    const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view };
-    // Event first, then the marker: a crash in between leaves an extra copy (the widget drops repeats by
-    // call and state), never a marker pointing at an event that was not stored.
-    await this.db.send(
-      new PutCommand({ TableName: this.table, Item: { pk, sk: `E#${pad(seq)}`, message, ttl } }),
-    );
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk, sk: `D#${deliveryKey}`, seq, ttl: seconds(nowMs) + DAY_SECONDS },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return seq;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-    // A retry of a webhook this user already got: undo our copy and hand back the first seq.
-    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: `E#${pad(seq)}` } }));
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { pk, sk: `D#${deliveryKey}` }, ConsistentRead: true }),
-    );
-    return Number(Item?.seq);
+    const callId = message.view.call.id;
+    const writes = userIds.flatMap((userId) => {
+      const pk = userKey(sub, userId);
+      // Same webhook, same seq, same key: a retry overwrites rather than adds.
+      const event = { PutRequest: { Item: { pk, sk: `E#${pad(message.seq)}`, message, ttl } } };
+      const marker = active
+        ? { PutRequest: { Item: { pk, sk: `A#${callId}`, callId, ttl: seconds(nowMs) + DAY_SECONDS } } }
+        : { DeleteRequest: { Key: { pk, sk: `A#${callId}` } } };
+      return [event, marker];
+    });
+    const batches: (typeof writes)[] = [];
+    for (let i = 0; i < writes.length; i += 25) batches.push(writes.slice(i, i + 25));
+    await mapBounded(batches, 8, async (batch) => {
+      let pending: typeof writes | undefined = batch;
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 6)
+          throw new Error(`could not store ${pending.length} event(s) after ${attempt} attempts`);
+        const out: BatchWriteCommandOutput = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+        );
+        pending = out.UnprocessedItems?.[this.table] as typeof writes | undefined;
+      }
+    });
   }
 
   async eventsAfter(sub: string, userId: number, after: number, nowMs: number): Promise<CallMessage[]> {
@@ -350,35 +365,11 @@ export class DynamoStateStore implements StateStore {
     return out;
   }
 
-  async latestSeq(sub: string, userId: number): Promise<number> {
+  async latestSeq(sub: string): Promise<number> {
     const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: userKey(sub, userId), sk: 'SEQ' },
-        ConsistentRead: true,
-      }),
+      new GetCommand({ TableName: this.table, Key: { pk: `A#${sub}`, sk: 'SEQ' }, ConsistentRead: true }),
     );
     return Number(Item?.seq ?? 0);
-  }
-
-  async markActive(
-    sub: string,
-    userId: number,
-    callId: string,
-    active: boolean,
-    nowMs: number,
-  ): Promise<void> {
-    const key = { pk: userKey(sub, userId), sk: `A#${callId}` };
-    if (active) {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { ...key, callId, ttl: seconds(nowMs) + DAY_SECONDS },
-        }),
-      );
-    } else {
-      await this.db.send(new DeleteCommand({ TableName: this.table, Key: key }));
-    }
   }
 
   async activeCallIds(sub: string, userId: number): Promise<string[]> {

@@ -16,6 +16,8 @@ export interface CallRecord {
   appliedBy: string;
   /** Optimistic-locking counter for the store. */
   version: number;
+  /** The seq of the message announcing the current state; set when the record is saved. */
+  seq?: number;
 }
 
 export type CallDecision =

@@ -133,11 +133,13 @@ const apply = async (
   now: number,
 ): Promise<WebhookResult> => {
   const { store } = deps;
+  // The map is needed only to turn extensions into users, or to find everyone.
+  const needsMap = !callEvent.agents || (callEvent.agents.extensions?.length ?? 0) > 0;
   // Optimistic concurrency: two events of one call racing each other re-read and decide again.
   for (let attempt = 0; attempt < 5; attempt++) {
     const [current, agentMap] = await Promise.all([
       store.getCall(subdomain, callEvent.call.id),
-      store.getAgentMap(subdomain),
+      needsMap ? store.getAgentMap(subdomain) : Promise.resolve({}),
     ]);
     const audience = resolveAudience(callEvent.agents, agentMap);
     let accountConnections: Connection[] | undefined;
@@ -165,7 +167,13 @@ const apply = async (
         reason: decision.reason,
       };
     }
-    if (!decision.redelivery && !(await store.saveCall(subdomain, decision.record, now))) continue;
+    const record = decision.record;
+    if (!decision.redelivery) {
+      // The seq lives on the call record: a retry of this webhook finds it there and pushes the same seq.
+      record.seq = await store.nextSeq(subdomain);
+      if (!(await store.saveCall(subdomain, record, now))) continue;
+    }
+    const seq = record.seq ?? (await store.nextSeq(subdomain));
     const tally = await deliverCallUpdate(
       {
         events: store,
@@ -176,7 +184,7 @@ const apply = async (
       },
       subdomain,
       decision.record,
-      webhookId,
+      seq,
       now,
       accountConnections,
     );

@@ -180,7 +180,7 @@ export const makeDefaultHandler = (deps: DefaultDeps) => {
       const { subdomain, userId } = connection;
       const now = deps.clock.now();
       // Read the latest seq before the replay: anything appended later is pushed live to this socket.
-      const latest = await deps.events.latestSeq(subdomain, userId);
+      const latest = await deps.events.latestSeq(subdomain);
       const replay =
         message.after === undefined
           ? []

@@ -1,0 +1,463 @@
+/**
+ * npm run bench: what Callbridge exists for, measured on this machine over loopback, beside the usual approach.
+ * Prints a table and writes bench/results.json. Targets are printed beside the figures; none fails the run.
+ *
+ * BENCH_QUICK=1 shrinks every count (a smoke run, not a measurement). Sections: BENCH_ONLY=latency,fanout,…
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { build } from 'esbuild';
+import WebSocket from 'ws';
+import { mintKommoToken } from '../infra/local/kommo-token';
+import { LOCAL_TABLES, localDynamoClient, startDynalite } from '../infra/local/stack';
+import { createTables } from '../infra/local/tables';
+import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
+import { widgetFiles } from '../widget/build';
+import { CallbridgeSocket, type WebSocketConstructor } from '../widget/src/socket';
+import { closeAgents, startBenchStack } from './harness';
+import { type Distribution, distribution, pool, round } from './stats';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const scale = (full: number, quick: number) => (QUICK ? quick : full);
+
+interface Row {
+  section: string;
+  metric: string;
+  value: string;
+  target?: string;
+  met?: boolean;
+  data?: unknown;
+}
+const rows: Row[] = [];
+const record = (row: Row) => {
+  rows.push(row);
+  const verdict = row.met === undefined ? '' : row.met ? '  ✓ met' : '  ✗ missed';
+  console.log(
+    `  ${row.metric.padEnd(58)} ${row.value.padEnd(34)} ${row.target ? `target ${row.target}` : ''}${verdict}`,
+  );
+};
+const fmt = (d: Distribution, unit = 'ms') =>
+  `p50 ${round(d.p50)} · p95 ${round(d.p95)} · p99 ${round(d.p99)} ${unit}`;
+
+// --- 1. push latency ---
+const pushLatency = async () => {
+  console.log('\n1. Push latency: signed webhook sent → message in the targeted agent’s ws client');
+  for (const agentsConnected of [1, 100, 1000].map((n) => scale(n, Math.min(n, 20)))) {
+    const bench = await startBenchStack({ separateProcess: true });
+    const agents = await bench.connectAgents(Array.from({ length: agentsConnected }, (_, i) => i + 1));
+    const calls = scale(1000, 50);
+    const samples: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const agent = agents[i % agents.length];
+      if (!agent) continue;
+      const id = `lat-${i}`;
+      const arrived = new Promise<number>((resolve) => {
+        agent.onMessage = (m, at) => {
+          if (m.type === 'call' && m.view.call.id === id) resolve(at);
+        };
+      });
+      const started = performance.now();
+      const res = await bench.webhook(bench.event('call.ringing', id, [agent.userId]));
+      if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+      samples.push((await arrived) - started);
+    }
+    const d = distribution(samples);
+    const atTarget = agentsConnected >= 1000 || (QUICK && agentsConnected === Math.min(1000, 20));
+    record({
+      section: 'push-latency',
+      metric: `${calls} calls, ${agentsConnected} agent(s) connected`,
+      value: fmt(d),
+      ...(atTarget ? { target: 'p50 ≤ 10, p99 ≤ 50 ms', met: d.p50 <= 10 && d.p99 <= 50 } : {}),
+      data: { agentsConnected, ...d },
+    });
+    await closeAgents(agents);
+    await bench.stop();
+  }
+};
+
+// --- 2. ring-all fan-out ---
+const fanout = async () => {
+  console.log('\n2. Ring-all fan-out: one event to every agent of the account → the last socket has it');
+  for (const n of [100, 1000].map((x) => scale(x, x / 10))) {
+    const bench = await startBenchStack({ separateProcess: true });
+    const agents = await bench.connectAgents(Array.from({ length: n }, (_, i) => i + 1));
+    const runs: number[] = [];
+    for (let r = 0; r < scale(10, 3); r++) {
+      const id = `all-${r}`;
+      let remaining = agents.length;
+      let last = 0;
+      const done = new Promise<void>((resolve) => {
+        for (const agent of agents) {
+          agent.onMessage = (m, at) => {
+            if (m.type === 'call' && m.view.call.id === id) {
+              last = Math.max(last, at);
+              if (--remaining === 0) resolve();
+            }
+          };
+        }
+      });
+      const started = performance.now();
+      const res = await bench.webhook(bench.event('call.ringing', id));
+      if (res.sockets !== n) throw new Error(`ring-all reached ${res.sockets} of ${n} sockets`);
+      await done;
+      runs.push(last - started);
+    }
+    const d = distribution(runs);
+    record({
+      section: 'fanout',
+      metric: `${n} sockets (${runs.length} runs)`,
+      value: `p50 ${round(d.p50)} · max ${round(d.max)} ms`,
+      ...(n >= scale(1000, 100) ? { target: '≤ 500 ms', met: d.p50 <= 500 } : {}),
+      data: { sockets: n, ...d },
+    });
+    await closeAgents(agents);
+    await bench.stop();
+  }
+};
+
+// --- 3. routing cost versus table size ---
+const routing = async () => {
+  console.log(
+    '\n3. Routing: recipients of one call among 100 and 100,000 stored connections of other accounts',
+  );
+  const results: Record<string, { ours: number; scan: number }> = {};
+  for (const others of [100, scale(100_000, 5_000)]) {
+    const db = await startDynalite();
+    const client = localDynamoClient(db.endpoint);
+    await createTables(client, LOCAL_TABLES);
+    const store = new DynamoStateStore(client, {
+      tableName: LOCAL_TABLES.state,
+      eventRetentionSeconds: 3600,
+    });
+    const now = Date.now();
+    const item = (account: string, user: number, id: string) => ({
+      PutRequest: {
+        Item: {
+          pk: { S: `C#${id}` },
+          sk: { S: 'C' },
+          gsi1pk: { S: `A#${account}#C` },
+          gsi1sk: { S: `${user}#${id}` },
+          connectionId: { S: id },
+          subdomain: { S: account },
+          userId: { N: String(user) },
+          connectedAt: { N: String(now) },
+          expiresAt: { N: String(now + 7_200_000) },
+        },
+      },
+    });
+    const batches: ReturnType<typeof item>[][] = [];
+    let batch: ReturnType<typeof item>[] = [];
+    for (let i = 0; i < others; i++) {
+      batch.push(item(`other${i % 500}`, i, `o${i}`));
+      if (batch.length === 25) {
+        batches.push(batch);
+        batch = [];
+      }
+    }
+    for (let u = 1; u <= 10; u++) batch.push(item('target', u, `t${u}`));
+    batches.push(batch);
+    const loadStarted = performance.now();
+    await pool(batches, 8, async (requests) => {
+      await client.send(new BatchWriteItemCommand({ RequestItems: { [LOCAL_TABLES.state]: requests } }));
+    });
+    const loadMs = performance.now() - loadStarted;
+
+    const ours: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const t = performance.now();
+      const found = await store.connectionsOf('target', [3, 7], now);
+      ours.push(performance.now() - t);
+      if (found.length !== 2) throw new Error(`index lookup found ${found.length} connections`);
+    }
+    // The public AWS WebSocket samples: Scan the connections table and filter.
+    const scans: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      let found = 0;
+      let startKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+      do {
+        const page = await client.send(
+          new ScanCommand({
+            TableName: LOCAL_TABLES.state,
+            FilterExpression: 'subdomain = :s AND userId IN (:a, :b)',
+            ExpressionAttributeValues: { ':s': { S: 'target' }, ':a': { N: '3' }, ':b': { N: '7' } },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        found += page.Items?.length ?? 0;
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      scans.push(performance.now() - t);
+      if (found !== 2) throw new Error(`scan found ${found} connections`);
+    }
+    const o = distribution(ours);
+    const s = distribution(scans);
+    results[others] = { ours: o.p50, scan: s.p50 };
+    record({
+      section: 'routing',
+      metric: `${others.toLocaleString('en')} other connections (loaded in ${round(loadMs / 1000)} s)`,
+      value: `index p50 ${round(o.p50, 2)} ms · scan p50 ${round(s.p50)} ms`,
+      data: { others, index: o, scan: s },
+    });
+    client.destroy();
+    await db.close();
+  }
+  const [small, large] = Object.values(results);
+  if (small && large) {
+    const ratio = large.ours / small.ours;
+    record({
+      section: 'routing',
+      metric: 'growth, largest / smallest table: index (ours) · scan (samples)',
+      value: `${round(ratio, 2)}× · ${round(large.scan / small.scan, 1)}×`,
+      target: 'index ≤ 1.5×',
+      met: ratio <= 1.5,
+      data: { indexRatio: ratio, scanRatio: large.scan / small.scan },
+    });
+  }
+};
+
+// --- 4. throughput ---
+const throughput = async () => {
+  const seconds = Number(process.env.BENCH_SECONDS ?? scale(60, 5));
+  console.log(`\n4. Throughput: webhooks accepted and delivered, ${seconds} s, closed loop on loopback`);
+  const bench = await startBenchStack({ separateProcess: true });
+  const agents = await bench.connectAgents(Array.from({ length: 100 }, (_, i) => i + 1));
+  const expected = new Set<string>();
+  const received = new Set<string>();
+  for (const agent of agents) {
+    agent.onMessage = (m) => {
+      if (m.type === 'call') received.add(m.view.call.id);
+    };
+  }
+  const latencies: number[] = [];
+  let accepted = 0;
+  let failed = 0;
+  let sent = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (performance.now() < deadline) {
+        const n = sent++;
+        const id = `tp-${n}`;
+        const user = (n % agents.length) + 1;
+        const t = performance.now();
+        const res = await bench.webhook(bench.event('call.ringing', id, [user]));
+        latencies.push(performance.now() - t);
+        if (res.status === 202 && res.sockets === 1) {
+          accepted++;
+          expected.add(id);
+        } else failed++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const drainUntil = performance.now() + 5000;
+  while (received.size < expected.size && performance.now() < drainUntil)
+    await new Promise((r) => setTimeout(r, 50));
+  const lost = [...expected].filter((id) => !received.has(id)).length;
+  const rate = accepted / elapsed;
+  record({
+    section: 'throughput',
+    metric: `${accepted} accepted in ${round(elapsed)} s (32 in flight, 100 agents)`,
+    value: `${round(rate)} /s · lost ${lost} · failed ${failed}`,
+    target: '≥ 500/s, no loss',
+    met: rate >= 500 && lost === 0 && failed === 0,
+    data: { rate, accepted, lost, failed, seconds: elapsed, webhook: distribution(latencies) },
+  });
+  record({
+    section: 'throughput',
+    metric: 'webhook response time under that load',
+    value: fmt(distribution(latencies)),
+  });
+  await closeAgents(agents);
+  await bench.stop();
+};
+
+// --- 5. cold-start proxies ---
+const coldStart = async () => {
+  console.log(
+    '\n5. Cold-start proxies: bundle size and module load time in a fresh Node process (median of 20)',
+  );
+  const dir = mkdtempSync(join(os.tmpdir(), 'callbridge-bundles-'));
+  const env = {
+    PATH: process.env.PATH,
+    STATE_TABLE: 't',
+    ACCOUNTS_TABLE: 'a',
+    WS_CALLBACK_URL: 'https://example.invalid/prod',
+    WS_URL: 'wss://example.invalid/prod',
+    AWS_REGION: 'eu-west-1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const loadMs = (file: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < scale(20, 3); i++) {
+      const out = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const t=performance.now();await import(${JSON.stringify(file)});console.log(performance.now()-t)`,
+        ],
+        { env, encoding: 'utf8' },
+      );
+      if (out.status !== 0) throw new Error(`loading ${file} failed: ${out.stderr}`);
+      times.push(Number(out.stdout.trim()));
+    }
+    return distribution(times).p50;
+  };
+  for (const name of ['webhook', 'tickets', 'agents', 'authorizer', 'connect', 'disconnect', 'default']) {
+    const entry = `lambdas/functions/${name}.ts`;
+    // As the stack bundles it (infra/aws/node-function.ts): ESM, minified, SDK bundled, createRequire banner.
+    const ours = join(dir, `${name}.ours.mjs`);
+    await build({
+      entryPoints: [entry],
+      outfile: ours,
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'esm',
+      minify: true,
+      mainFields: ['module', 'main'],
+      banner: {
+        js: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
+      },
+      logLevel: 'silent',
+    });
+    // NodejsFunction's default: CommonJS, unminified, the runtime's SDK (@aws-sdk/* external, loaded unbundled).
+    const plain = join(process.cwd(), `.bench-${name}.default.cjs`);
+    await build({
+      entryPoints: [entry],
+      outfile: plain,
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'cjs',
+      external: ['@aws-sdk/*'],
+      logLevel: 'silent',
+    });
+    const oursKb = statSync(ours).size / 1024;
+    const oursMs = loadMs(ours);
+    const plainMs = loadMs(plain);
+    record({
+      section: 'cold-start',
+      metric: `${name}: ours ${round(oursKb)} KB · default ${round(statSync(plain).size / 1024)} KB + runtime SDK`,
+      value: `load ${round(oursMs)} ms · default ${round(plainMs)} ms`,
+      target: '≤ 400 KB, ≤ 60 ms',
+      met: oursKb <= 400 && oursMs <= 60,
+      data: { name, oursKb, oursMs, defaultKb: statSync(plain).size / 1024, defaultMs: plainMs },
+    });
+    spawnSync('rm', ['-f', plain]);
+  }
+};
+
+// --- 6. widget ---
+const widget = async () => {
+  console.log('\n6. Widget: script.js size, and reconnect time from a server-side close to a resumed socket');
+  const files = await widgetFiles({ apiUrl: 'https://api.example.test' });
+  const script = files['script.js'] ?? new Uint8Array();
+  const rawKb = script.byteLength / 1024;
+  const gzKb = gzipSync(script, { level: 9 }).byteLength / 1024;
+  record({
+    section: 'widget',
+    metric: 'script.js raw · gzipped (readable, not minified)',
+    value: `${round(rawKb)} KB · ${round(gzKb)} KB`,
+    target: '≤ 40 KB · ≤ 12 KB',
+    met: rawKb <= 40 && gzKb <= 12,
+    data: { rawKb, gzKb },
+  });
+
+  const bench = await startBenchStack();
+  const samples: number[] = [];
+  let resumedAt = 0;
+  const socket = new CallbridgeSocket({
+    getUrl: async () => {
+      const token = await mintKommoToken({
+        subdomain: 'bench',
+        clientSecret: bench.clientSecret,
+        integrationId: 'int-bench',
+        userId: 1,
+      });
+      const res = await fetch(`${bench.url}/tickets`, {
+        method: 'POST',
+        headers: { 'x-auth-token': token },
+      });
+      return ((await res.json()) as { url: string }).url;
+    },
+    onMessage: (m) => {
+      if (m.type === 'snapshot') resumedAt = performance.now();
+    },
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+  });
+  socket.start();
+  const waitFor = async (test: () => boolean) => {
+    const until = performance.now() + 10_000;
+    while (!test()) {
+      if (performance.now() > until) throw new Error('socket did not resume within 10 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await waitFor(() => resumedAt > 0);
+  for (let i = 0; i < scale(20, 3); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const before = resumedAt;
+    const [id] = bench.stack?.gateway.connectionIds() ?? [];
+    const dropped = performance.now();
+    bench.stack?.gateway.dropConnection(id ?? '');
+    await waitFor(() => resumedAt > before);
+    samples.push(resumedAt - dropped);
+  }
+  socket.stop();
+  const d = distribution(samples);
+  record({
+    section: 'widget',
+    metric: `reconnect: server close → resumed (${samples.length} drops)`,
+    value: fmt(d),
+    target: 'p50 ≤ 1500 ms',
+    met: d.p50 <= 1500,
+    data: d,
+  });
+  await bench.stop();
+};
+
+const sections: Record<string, () => Promise<void>> = {
+  latency: pushLatency,
+  fanout,
+  routing,
+  throughput,
+  'cold-start': coldStart,
+  widget,
+};
+
+const machine = {
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  memoryGb: round(os.totalmem() / 1024 ** 3),
+  node: process.version,
+  platform: `${os.platform()} ${os.arch()}`,
+};
+console.log(
+  `Callbridge bench — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${QUICK ? ' (QUICK: counts shrunk)' : ''}`,
+);
+const started = Date.now();
+for (const [name, run] of Object.entries(sections)) {
+  if (ONLY && !ONLY.includes(name)) continue;
+  await run();
+}
+const met = rows.filter((r) => r.met === true).length;
+const missed = rows.filter((r) => r.met === false);
+console.log(
+  `\n${met} targets met, ${missed.length} missed${missed.length ? `: ${missed.map((r) => `${r.section} (${r.metric})`).join('; ')}` : ''}`,
+);
+console.log(`took ${round((Date.now() - started) / 1000)} s`);
+mkdirSync('bench', { recursive: true });
+writeFileSync(
+  'bench/results.json',
+  `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, machine, rows }, null, 2)}\n`,
+);
+console.log('wrote bench/results.json');
