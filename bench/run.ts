@@ -17,7 +17,7 @@ import { LOCAL_TABLES, localDynamoClient, startDynalite } from '../infra/local/s
 import { createTables } from '../infra/local/tables';
 import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { widgetFiles } from '../widget/build';
-import { CallbridgeSocket, type WebSocketConstructor } from '../widget/src/socket';
+import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
 import { closeAgents, startBenchStack } from './harness';
 import { type Distribution, distribution, pool, round } from './stats';
 
@@ -403,8 +403,10 @@ const widget = async () => {
     }
   };
   await waitFor(() => resumedAt > 0);
-  for (let i = 0; i < scale(20, 3); i++) {
-    await new Promise((r) => setTimeout(r, 100));
+  // Drops are spaced past the client's minUptime (10 s): closer together, its flapping protection rightly lets
+  // the backoff grow, and the figure would measure that instead of a reconnect.
+  for (let i = 0; i < scale(10, 2); i++) {
+    await new Promise((r) => setTimeout(r, QUICK ? 200 : SOCKET_DEFAULTS.minUptimeMs + 500));
     const before = resumedAt;
     const [id] = bench.stack?.gateway.connectionIds() ?? [];
     const dropped = performance.now();

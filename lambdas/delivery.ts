@@ -52,9 +52,10 @@ export const pushAll = async (
 };
 
 /**
- * Push to every socket of the recipients while their copies are stored for `resume`: the push does not wait
- * for the write. If the write fails the webhook answers 5xx, and the provider's retry pushes the same seq again,
- * which the widget drops.
+ * Push to every socket of the recipients first, then store their copies for `resume`: the push is what an agent
+ * waits for. If the write fails the webhook answers 5xx, and the provider's retry pushes the same seq again
+ * (the widget drops it) and stores it. A resume never moves a client past what it replayed (see the $default
+ * handler), so a copy stored a moment late is still replayed.
  */
 export const deliverCallUpdate = async (
   deps: DeliveryDeps,
@@ -67,17 +68,13 @@ export const deliverCallUpdate = async (
   const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view: viewOf(record) };
   const data = JSON.stringify(message);
   const wanted = new Set(record.users);
-  const [, tally] = await Promise.all([
-    deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs),
-    (async () => {
-      const connections = knownConnections
-        ? knownConnections.filter((c) => wanted.has(c.userId))
-        : await deps.connections.connectionsOf(subdomain, record.users, nowMs);
-      return pushAll(
-        deps,
-        connections.map((c) => ({ connectionId: c.connectionId, data })),
-      );
-    })(),
-  ]);
+  const connections = knownConnections
+    ? knownConnections.filter((c) => wanted.has(c.userId))
+    : await deps.connections.connectionsOf(subdomain, record.users, nowMs);
+  const tally = await pushAll(
+    deps,
+    connections.map((c) => ({ connectionId: c.connectionId, data })),
+  );
+  await deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs);
   return tally;
 };

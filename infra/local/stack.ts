@@ -34,6 +34,8 @@ export interface LocalStackOptions {
   port?: number;
   /** Directory for dynalite's LevelDB files; in memory when absent. */
   dataDir?: string;
+  /** Use a DynamoDB endpoint that is already running (another process) instead of starting dynalite here. */
+  dynamoEndpoint?: string;
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
   pushTimeoutMs?: number;
@@ -78,7 +80,9 @@ export const localDynamoClient = (endpoint: string) =>
 export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
-  const db = await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
+  const db = options.dynamoEndpoint
+    ? { endpoint: options.dynamoEndpoint, close: async () => {} }
+    : await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
   const dynamo = localDynamoClient(db.endpoint);
   await createTables(dynamo, LOCAL_TABLES);
 

@@ -179,15 +179,18 @@ export const makeDefaultHandler = (deps: DefaultDeps) => {
       }
       const { subdomain, userId } = connection;
       const now = deps.clock.now();
-      // Read the latest seq before the replay: anything appended later is pushed live to this socket.
-      const latest = await deps.events.latestSeq(subdomain);
       const replay =
         message.after === undefined
           ? []
           : await deps.events.eventsAfter(subdomain, userId, message.after, now);
       const activeIds = await deps.events.activeCallIds(subdomain, userId);
       const active = (await deps.calls.getCalls(subdomain, activeIds)).filter((c) => c.state !== 'ended');
-      const seq = Math.max(latest, replay.at(-1)?.seq ?? 0);
+      // A resume moves the client only as far as it was replayed: an event pushed but still being stored has a
+      // higher seq and is replayed by the next resume. A first connect starts from the account's latest seq.
+      const seq =
+        message.after === undefined
+          ? await deps.events.latestSeq(subdomain)
+          : Math.max(message.after, replay.at(-1)?.seq ?? 0);
       await reply(connectionId, [
         ...replay,
         { v: PROTOCOL_VERSION, type: 'snapshot', seq, calls: active.map(viewOf) },
