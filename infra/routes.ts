@@ -29,6 +29,9 @@ export const CORS = {
 /** The WebSocket stage name: part of the socket URL and of the management endpoint. */
 export const WS_STAGE = 'prod';
 
+/** The WebSocket stage's throttle (CDK sets it; the local gateway enforces the same numbers). */
+export const WS_THROTTLE = { rateLimit: 500, burstLimit: 1000 } as const;
+
 /** API Gateway WebSocket quotas (not adjustable), emulated by the local stack. */
 export const WS_LIMITS = {
   idleTimeoutMs: 10 * 60_000,

@@ -9,6 +9,8 @@ export interface TuningConfig {
   pushTimeoutMs: number;
   /** PostToConnection calls in flight per event. */
   pushConcurrency: number;
+  /** A webhook claim older than this is presumed abandoned (its function died) and may be taken over. */
+  claimLeaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -39,4 +41,6 @@ export const readTuning = (env: Env): TuningConfig => ({
   eventRetentionSeconds: intFromEnv(env, 'EVENT_RETENTION_SECONDS', 3600, 1800, 7 * 86_400),
   pushTimeoutMs: intFromEnv(env, 'PUSH_TIMEOUT_MS', 3000, 100, 20_000),
   pushConcurrency: intFromEnv(env, 'PUSH_CONCURRENCY', 32, 1, 256),
+  // Longer than the webhook function's timeout (25 s), so a live attempt is never taken over.
+  claimLeaseMs: intFromEnv(env, 'WEBHOOK_CLAIM_LEASE_MS', 30_000, 1_000, 300_000),
 });

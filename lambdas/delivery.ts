@@ -24,9 +24,24 @@ export interface PushTally {
   failed: number;
 }
 
+/**
+ * API Gateway answers 410 Gone for a connection whose $connect has not finished yet, and its record is
+ * written during $connect: a push racing a connect must not delete the record of a socket about to open. A
+ * younger record is left for its own $disconnect (or TTL); the event it missed reaches it by resume.
+ */
+export const GONE_GRACE_MS = 10_000;
+
+export interface PushItem {
+  connectionId: string;
+  data: string;
+  /** When the connection was stored; absent for a reply to the connection that just spoke. */
+  connectedAt?: number;
+}
+
 export const pushAll = async (
   deps: Pick<DeliveryDeps, 'connections' | 'pusher' | 'logger' | 'pushConcurrency'>,
-  items: readonly { connectionId: string; data: string }[],
+  items: readonly PushItem[],
+  nowMs: number = Date.now(),
 ): Promise<PushTally> => {
   const tally: PushTally = { sent: 0, gone: 0, failed: 0 };
   const gone: string[] = [];
@@ -39,7 +54,8 @@ export const pushAll = async (
       if (result.value === 'sent') tally.sent++;
       else {
         tally.gone++;
-        gone.push(connectionId);
+        const connectedAt = items[index]?.connectedAt;
+        if (connectedAt === undefined || nowMs - connectedAt > GONE_GRACE_MS) gone.push(connectionId);
       }
     } else {
       tally.failed++;
@@ -52,10 +68,13 @@ export const pushAll = async (
 };
 
 /**
- * Push to every socket of the recipients first, then store their copies for `resume`: the push is what an agent
- * waits for. If the write fails the webhook answers 5xx, and the provider's retry pushes the same seq again
- * (the widget drops it) and stores it. A resume never moves a client past what it replayed (see the $default
- * handler), so a copy stored a moment late is still replayed.
+ * Push to every socket of the recipients first (the push is what an agent waits for), then store their copies
+ * for `resume`, then push once more to any socket that registered meanwhile. That last step closes a race: a
+ * socket that connected after the first lookup and resumed before the copy was stored would otherwise miss
+ * the event until its next reconnect. A socket that registers after the second lookup resumes after the copy
+ * exists, so its replay has it. Repeats carry the same seq and the widget drops them.
+ *
+ * If storing fails the webhook answers 5xx, and the provider's retry pushes the same seq again and stores it.
  */
 export const deliverCallUpdate = async (
   deps: DeliveryDeps,
@@ -68,13 +87,28 @@ export const deliverCallUpdate = async (
   const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view: viewOf(record) };
   const data = JSON.stringify(message);
   const wanted = new Set(record.users);
-  const connections = knownConnections
+  const first = knownConnections
     ? knownConnections.filter((c) => wanted.has(c.userId))
     : await deps.connections.connectionsOf(subdomain, record.users, nowMs);
   const tally = await pushAll(
     deps,
-    connections.map((c) => ({ connectionId: c.connectionId, data })),
+    first.map((c) => ({ connectionId: c.connectionId, data, connectedAt: c.connectedAt })),
+    nowMs,
   );
   await deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs);
+  const reached = new Set(first.map((c) => c.connectionId));
+  const late = (await deps.connections.connectionsOf(subdomain, record.users, nowMs)).filter(
+    (c) => !reached.has(c.connectionId),
+  );
+  if (late.length > 0) {
+    const more = await pushAll(
+      deps,
+      late.map((c) => ({ connectionId: c.connectionId, data, connectedAt: c.connectedAt })),
+      nowMs,
+    );
+    tally.sent += more.sent;
+    tally.gone += more.gone;
+    tally.failed += more.failed;
+  }
   return tally;
 };

@@ -37,7 +37,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ACCOUNTS_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
-import { CORS, HTTP_ROUTES, type HttpRouteName, KOMMO_ORIGINS, WS_STAGE } from '../routes';
+import { CORS, HTTP_ROUTES, type HttpRouteName, KOMMO_ORIGINS, WS_STAGE, WS_THROTTLE } from '../routes';
 import { CallbridgeFunction } from './node-function';
 
 export class CallbridgeStack extends Stack {
@@ -142,7 +142,7 @@ export class CallbridgeStack extends Stack {
       webSocketApi: ws,
       stageName: WS_STAGE,
       autoDeploy: true,
-      throttle: { rateLimit: 500, burstLimit: 1000 },
+      throttle: { ...WS_THROTTLE },
       accessLogSettings: {
         destination: new LogGroupLogDestination(wsLogs),
         // No query string here: it carries the ticket.

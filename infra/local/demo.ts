@@ -64,6 +64,7 @@ export interface DemoDeps {
   account: AccountRecord;
   widgetDir?: string;
   version: string;
+  contacts?: { id: number; name: string; phone: string }[];
 }
 
 const sendJson = (res: ServerResponse, status: number, body: unknown) => {
@@ -95,6 +96,7 @@ const readJson = async (req: IncomingMessage): Promise<Record<string, unknown>> 
 export const demoRoutes = (deps: DemoDeps) => {
   const widgetDir = deps.widgetDir ?? join(root, 'dist/widget');
   const publicDir = fileURLToPath(new URL('./public/', import.meta.url));
+  const contacts = [...DEMO_CONTACTS, ...(deps.contacts ?? [])];
   const userOf = (value: unknown) => DEMO_USERS.find((u) => String(u.id) === String(value)) ?? DEMO_USERS[0];
 
   const sampleCall = async (body: Record<string, unknown>) => {
@@ -159,7 +161,7 @@ export const demoRoutes = (deps: DemoDeps) => {
           webhookUrl: `${deps.stack.url}/webhooks/${deps.account.subdomain}`,
           account: { id: 31000000, subdomain: deps.account.subdomain },
           users: DEMO_USERS,
-          contacts: DEMO_CONTACTS,
+          contacts,
           areas: AREAS,
         });
         return true;
@@ -190,7 +192,7 @@ export const demoRoutes = (deps: DemoDeps) => {
       }
       if (req.method === 'GET' && path === '/api/v4/contacts') {
         const query = lastDigits(url.searchParams.get('query') ?? '');
-        const match = DEMO_CONTACTS.find((c) => query.length >= 5 && lastDigits(c.phone) === query);
+        const match = contacts.find((c) => query.length >= 5 && lastDigits(c.phone) === query);
         if (!match) {
           res.writeHead(204).end();
           return true;

@@ -11,7 +11,15 @@ import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent } from 'a
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { HttpResult } from '../../lambdas/handlers/http';
 import type { AuthorizerResult, WebSocketEvent, WebSocketResult } from '../../lambdas/handlers/websocket';
-import { CORS, HTTP_ROUTES, type HttpRouteName, originAllowed, WS_LIMITS, WS_STAGE } from '../routes';
+import {
+  CORS,
+  HTTP_ROUTES,
+  type HttpRouteName,
+  originAllowed,
+  WS_LIMITS,
+  WS_STAGE,
+  WS_THROTTLE,
+} from '../routes';
 
 export interface GatewayHandlers {
   http: Record<HttpRouteName, (event: APIGatewayProxyEventV2) => Promise<HttpResult>>;
@@ -57,7 +65,9 @@ export class LocalGateway {
   /** Set by tests to inject management-API faults per connection id. */
   fault: (connectionId: string, method: string) => ManagementFault = () => undefined;
   /** Counts of management-API calls, for tests and diagnostics. */
-  readonly stats = { posts: 0, gone: 0, throttled: 0 };
+  readonly stats = { posts: 0, gone: 0, throttled: 0, messagesThrottled: 0 };
+  /** The stage's token bucket for incoming messages, as API Gateway applies its stage throttle. */
+  private bucket = { tokens: WS_THROTTLE.burstLimit as number, at: Date.now() };
 
   constructor(private readonly options: GatewayOptions) {
     this.server = createServer((req, res) => {
@@ -302,6 +312,12 @@ export class LocalGateway {
         return;
       }
       this.touch(connectionId);
+      if (!this.takeToken()) {
+        // What API Gateway sends when the stage throttle rejects a message; the socket stays open.
+        this.stats.messagesThrottled++;
+        ws.send(JSON.stringify({ message: 'Too Many Requests', connectionId, requestId: randomUUID() }));
+        return;
+      }
       queue = queue.then(() =>
         handlers
           .default({
@@ -328,6 +344,15 @@ export class LocalGateway {
         .catch((error: unknown) => this.log(`$disconnect failed: ${String(error)}`));
     });
     ws.on('error', () => ws.terminate());
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    const refill = ((now - this.bucket.at) / 1000) * WS_THROTTLE.rateLimit;
+    this.bucket = { tokens: Math.min(WS_THROTTLE.burstLimit, this.bucket.tokens + refill), at: now };
+    if (this.bucket.tokens < 1) return false;
+    this.bucket.tokens -= 1;
+    return true;
   }
 
   private touch(connectionId: string) {

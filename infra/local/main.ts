@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../../lambdas/config';
+import { ConfigError, readTuning } from '../../lambdas/config';
 import { newAccount } from '../../lambdas/core/accounts';
 import { isWebhookSecret, newWebhookSecret, signWebhook } from '../../lambdas/core/webhook-signature';
 import { jsonLogger } from '../../lambdas/logger';
@@ -27,6 +27,7 @@ export interface LocalConfig {
   webhookSecret: string | undefined;
   fresh: boolean;
   verbose: boolean;
+  claimLeaseMs: number;
 }
 
 export const readLocalConfig = (env: Record<string, string | undefined>, argv: string[]): LocalConfig => {
@@ -54,6 +55,7 @@ export const readLocalConfig = (env: Record<string, string | undefined>, argv: s
     webhookSecret: env.WEBHOOK_SECRET,
     fresh: values.fresh ?? false,
     verbose: values.verbose ?? false,
+    claimLeaseMs: readTuning(env).claimLeaseMs,
   };
 };
 
@@ -68,6 +70,9 @@ export interface DemoStackOptions {
   verbose?: boolean;
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
+  claimLeaseMs?: number;
+  /** Extra contacts for the demo's contacts fixture. */
+  contacts?: { id: number; name: string; phone: string }[];
 }
 
 /** The local stack with its dev account, the demo users' extensions and the demo page. */
@@ -84,6 +89,7 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
     accountCacheMs: 0,
     idleTimeoutMs: options.idleTimeoutMs,
     maxConnectionMs: options.maxConnectionMs,
+    claimLeaseMs: options.claimLeaseMs,
     extra: (req, res) => demo?.handle(req, res) ?? false,
   });
 
@@ -117,7 +123,7 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
     );
   }
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  demo = demoRoutes({ stack, account, widgetDir, version: pkg.version });
+  demo = demoRoutes({ stack, account, widgetDir, version: pkg.version, contacts: options.contacts });
   return { stack, account };
 };
 
@@ -132,6 +138,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
     clientSecret: config.clientSecret,
     webhookSecret: config.webhookSecret,
     verbose: config.verbose,
+    claimLeaseMs: config.claimLeaseMs,
   });
 
   writeFileSync(

@@ -46,6 +46,8 @@ export interface LocalStackOptions {
   extra?: GatewayOptions['extra'];
   /** Account lookups are cached for up to 5 minutes on AWS; tests that rotate secrets set this to 0. */
   accountCacheMs?: number;
+  /** How long an abandoned webhook claim blocks a retry (30 s on AWS). */
+  claimLeaseMs?: number;
 }
 
 export interface LocalStack {
@@ -123,6 +125,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         clock,
         logger: named('webhook'),
         pushConcurrency,
+        claimLeaseMs: options.claimLeaseMs,
       }),
       tickets: makeTicketsHandler({
         account,

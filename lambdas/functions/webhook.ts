@@ -12,4 +12,5 @@ export const handler = makeWebhookHandler({
   clock: systemClock,
   logger: jsonLogger('webhook'),
   pushConcurrency: tuning.pushConcurrency,
+  claimLeaseMs: tuning.claimLeaseMs,
 });

@@ -60,6 +60,10 @@ describe('fan-out', () => {
     const a = await t.connect(7);
     const idA = latestConnectionId();
     const b = await t.connect(7);
+    // A connection that has been around a while (younger ones may still be mid-$connect, see below).
+    const stored = await t.stack.state.getConnection(idA);
+    if (!stored) throw new Error('connection not stored');
+    await t.stack.state.saveConnection({ ...stored, connectedAt: Date.now() - 60_000 });
     t.stack.gateway.fault = (cid) => (cid === idA ? 'gone' : undefined);
     const res = await t.webhook(callEvent('call.ringing', { users: [7] }));
     expect(res.body).toMatchObject({ sockets: 1 });
@@ -67,6 +71,20 @@ describe('fan-out', () => {
     expect(await t.stack.state.getConnection(String(idA))).toBeUndefined();
     a.close();
     b.close();
+  });
+
+  it('keeps the record of a connection that is gone only because its $connect has not finished', async () => {
+    // API Gateway answers 410 before a connection is established; its record already exists by then.
+    const a = await t.connect(9);
+    const idA = latestConnectionId();
+    t.stack.gateway.fault = (cid) => (cid === idA ? 'gone' : undefined);
+    const res = await t.webhook(callEvent('call.ringing', { users: [9] }));
+    expect(res.body).toMatchObject({ sockets: 0 });
+    expect(await t.stack.state.getConnection(idA)).toBeDefined();
+    t.stack.gateway.fault = () => undefined;
+    a.send({ action: 'resume', after: 0 });
+    await a.next('call');
+    a.close();
   });
 
   it('does not let one hung socket hold up the call', async () => {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLocalStack } from '../../infra/local/stack';
 import { runCall } from '../../scripts/call';
@@ -16,14 +17,12 @@ afterEach(() => {
 /** `npm start` as a user runs it, in its own working directory (so its .local/ is private to the test). */
 const start = (cwd: string, args: string[] = [], env: Record<string, string> = {}) =>
   new Promise<{ output: string; url: string; child: ChildProcess }>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'infra/local/main.ts'), ...args],
-      {
-        cwd,
-        env: { ...process.env, PORT: '0', ...env },
-      },
-    );
+    // tsx as a loader in one process (its CLI would run the stack in a grandchild that signals could miss).
+    const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+    const child = spawn(process.execPath, ['--import', loader, join(root, 'infra/local/main.ts'), ...args], {
+      cwd,
+      env: { ...process.env, PORT: '0', ...env },
+    });
     running.push(child);
     let output = '';
     const timer = setTimeout(
