@@ -111,7 +111,7 @@ const fanout = async () => {
     record({
       section: 'fanout',
       metric: `${n} sockets (${runs.length} runs)`,
-      value: `p50 ${round(d.p50)} · max ${round(d.max)} ms`,
+      value: fmt(d),
       ...(n >= scale(1000, 100) ? { target: '≤ 500 ms', met: d.p50 <= 500 } : {}),
       data: { sockets: n, ...d },
     });
@@ -201,7 +201,7 @@ const routing = async () => {
     record({
       section: 'routing',
       metric: `${others.toLocaleString('en')} other connections (loaded in ${round(loadMs / 1000)} s)`,
-      value: `index p50 ${round(o.p50, 2)} ms · scan p50 ${round(s.p50)} ms`,
+      value: `index p50 ${round(o.p50, 2)} · p99 ${round(o.p99, 2)} ms · scan p50 ${round(s.p50)} · p99 ${round(s.p99)} ms`,
       data: { others, index: o, scan: s },
     });
     client.destroy();

@@ -67,14 +67,21 @@ export const pushAll = async (
   return tally;
 };
 
+/** Above this many recipients, pushing waits for no write (see deliverCallUpdate). */
+export const PUSH_FIRST_ABOVE_USERS = 25;
+
 /**
- * Push to every socket of the recipients first (the push is what an agent waits for), then store their copies
- * for `resume`, then push once more to any socket that registered meanwhile. That last step closes a race: a
- * socket that connected after the first lookup and resumed before the copy was stored would otherwise miss
- * the event until its next reconnect. A socket that registers after the second lookup resumes after the copy
- * exists, so its replay has it. Repeats carry the same seq and the widget drops them.
+ * Gets one call update to every socket of its recipients and stores a copy per recipient for `resume`, so
+ * that no socket misses it, however its (re)connect interleaves with this delivery:
  *
- * If storing fails the webhook answers 5xx, and the provider's retry pushes the same seq again and stores it.
+ * - Few recipients (the usual call): store, then look up the sockets, then push. A socket registered after the
+ *   lookup resumes after the copy exists, so its replay has it.
+ * - Many recipients (ring-all): storing a thousand copies takes longer than the pushes, and the agents are
+ *   waiting, so push first, then store, then look up once more and push to any socket the first lookup missed
+ *   (one that connected and resumed in between would otherwise wait for its next reconnect).
+ *
+ * Repeats carry the same seq and the widget drops them. If storing fails the webhook answers 5xx, and the
+ * provider's retry pushes the same seq again and stores it.
  */
 export const deliverCallUpdate = async (
   deps: DeliveryDeps,
@@ -87,25 +94,27 @@ export const deliverCallUpdate = async (
   const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view: viewOf(record) };
   const data = JSON.stringify(message);
   const wanted = new Set(record.users);
-  const first = knownConnections
-    ? knownConnections.filter((c) => wanted.has(c.userId))
-    : await deps.connections.connectionsOf(subdomain, record.users, nowMs);
-  const tally = await pushAll(
-    deps,
-    first.map((c) => ({ connectionId: c.connectionId, data, connectedAt: c.connectedAt })),
-    nowMs,
-  );
-  await deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs);
-  const reached = new Set(first.map((c) => c.connectionId));
-  const late = (await deps.connections.connectionsOf(subdomain, record.users, nowMs)).filter(
-    (c) => !reached.has(c.connectionId),
-  );
-  if (late.length > 0) {
-    const more = await pushAll(
+  const store = () =>
+    deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs);
+  const lookup = () => deps.connections.connectionsOf(subdomain, record.users, nowMs);
+  const push = (connections: Connection[]) =>
+    pushAll(
       deps,
-      late.map((c) => ({ connectionId: c.connectionId, data, connectedAt: c.connectedAt })),
+      connections.map((c) => ({ connectionId: c.connectionId, data, connectedAt: c.connectedAt })),
       nowMs,
     );
+
+  if (record.users.length <= PUSH_FIRST_ABOVE_USERS) {
+    await store();
+    return push(await lookup());
+  }
+  const first = knownConnections ? knownConnections.filter((c) => wanted.has(c.userId)) : await lookup();
+  const tally = await push(first);
+  await store();
+  const reached = new Set(first.map((c) => c.connectionId));
+  const late = (await lookup()).filter((c) => !reached.has(c.connectionId));
+  if (late.length > 0) {
+    const more = await push(late);
     tally.sent += more.sent;
     tally.gone += more.gone;
     tally.failed += more.failed;

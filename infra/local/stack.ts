@@ -130,6 +130,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       tickets: makeTicketsHandler({
         account,
         tickets: state,
+        events: state,
         clock,
         logger: named('tickets'),
         webSocketUrl: gateway.webSocketUrl,

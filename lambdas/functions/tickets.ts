@@ -4,10 +4,12 @@ import { systemClock } from '../ports';
 import { accountLookup, environment, stateStore } from './wiring';
 
 const env = environment(['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_URL']);
+const store = stateStore(env.STATE_TABLE);
 
 export const handler = makeTicketsHandler({
   account: accountLookup(env.ACCOUNTS_TABLE),
-  tickets: stateStore(env.STATE_TABLE),
+  tickets: store,
+  events: store,
   clock: systemClock,
   logger: jsonLogger('tickets'),
   webSocketUrl: env.WS_URL,

@@ -2,12 +2,14 @@
 import { type AccountSecrets, issueTicket, TICKET_TTL_SECONDS, verifyKommoToken } from '../core/auth';
 import { HttpProblem } from '../core/problem';
 import { PROTOCOL_VERSION } from '../core/protocol';
-import type { Clock, Logger, TicketStore } from '../ports';
+import type { Clock, EventLog, Logger, TicketStore } from '../ports';
 import { type HttpHandler, header, json, withProblems } from './http';
 
 export interface TicketsDeps {
   account: (subdomain: string) => Promise<AccountSecrets | undefined>;
   tickets: TicketStore;
+  /** For the seq a fresh client resumes after, so even its first socket misses nothing. */
+  events: Pick<EventLog, 'latestSeq'>;
   clock: Clock;
   logger: Logger;
   /** The WebSocket API's URL (wss://…/stage) that the ticket opens. */
@@ -22,7 +24,10 @@ export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
     const now = new Date(deps.clock.now());
     const identity = await verifyKommoToken(header(event, 'x-auth-token'), deps.account, now);
     const issued = issueTicket(identity, now);
-    await deps.tickets.saveTicket(issued.hash, issued.record);
+    const [seq] = await Promise.all([
+      deps.events.latestSeq(identity.subdomain),
+      deps.tickets.saveTicket(issued.hash, issued.record),
+    ]);
     deps.logger.info('ticket issued', { subdomain: identity.subdomain, userId: identity.userId });
     const url = new URL(deps.webSocketUrl);
     url.searchParams.set('ticket', issued.ticket);
@@ -34,5 +39,6 @@ export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
       userId: identity.userId,
       isAdmin: identity.isAdmin,
       protocol: PROTOCOL_VERSION,
+      seq,
     });
   });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../infra/local/browser';
 import { DEMO_CONTACTS } from '../../infra/local/demo';
 import { startDemoStack } from '../../infra/local/main';
-import { sendSignedCall } from '../../infra/local/signed-call';
+import { callingHistory, demoCall } from '../helpers/demo';
 
 let browser: Browser;
 let demo: Awaited<ReturnType<typeof startDemoStack>>;
@@ -44,21 +44,8 @@ const call = (
   type: 'call.ringing' | 'call.answered' | 'call.ended',
   callId: string,
   extension: string,
-  from: string = DEMO_CONTACTS[0].phone,
-) =>
-  sendSignedCall({
-    url: demo.stack.url,
-    subdomain: demo.account.subdomain,
-    secret: demo.account.webhookSecrets[0]?.secret ?? '',
-    type,
-    callId,
-    from,
-    to: `ext ${extension}`,
-    extensions: [extension],
-  });
-
-const callingHistory = (page: Page) =>
-  page.evaluate(() => (window as unknown as { __demo: { callingHistory: boolean[] } }).__demo.callingHistory);
+  from?: string,
+) => demoCall(demo, type, callId, extension, from);
 
 describe('demo page', () => {
   it('shows the add_call pop-up with the caller and the matched contact, and the reload guard through the call', async () => {

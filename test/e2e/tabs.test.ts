@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../infra/local/browser';
 import { DEMO_CONTACTS } from '../../infra/local/demo';
 import { startDemoStack } from '../../infra/local/main';
-import { sendSignedCall } from '../../infra/local/signed-call';
+import { callingHistory, demoCall } from '../helpers/demo';
 
 let browser: Browser;
 let context: BrowserContext;
@@ -44,19 +44,8 @@ const toastsWith = async (text: string) => {
   for (const page of pages) n += await page.locator('.toast', { hasText: text }).count();
   return n;
 };
-const callingHistory = (page: Page) =>
-  page.evaluate(() => (window as unknown as { __demo: { callingHistory: boolean[] } }).__demo.callingHistory);
 const call = (type: 'call.ringing' | 'call.answered' | 'call.ended', callId: string, from: string) =>
-  sendSignedCall({
-    url: demo.stack.url,
-    subdomain: demo.account.subdomain,
-    secret: demo.account.webhookSecrets[0]?.secret ?? '',
-    type,
-    callId,
-    from,
-    to: 'ext 102',
-    extensions: ['102'],
-  });
+  demoCall(demo, type, callId, '102', from);
 
 describe('three tabs of one agent', () => {
   it('share one socket, held by one leader tab', async () => {

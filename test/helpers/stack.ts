@@ -43,7 +43,7 @@ export const startTestStack = async (options: LocalStackOptions = {}) => {
   const ticket = async (userId: number, account: AccountRecord = acme) => {
     const res = await post('/tickets', { headers: { 'x-auth-token': await token(userId, { account }) } });
     if (res.status !== 201) throw new Error(`ticket: ${res.status} ${await res.text()}`);
-    return (await res.json()) as { ticket: string; url: string };
+    return (await res.json()) as { ticket: string; url: string; seq: number };
   };
 
   const connect = async (userId: number, account: AccountRecord = acme) => {

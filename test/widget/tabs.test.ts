@@ -7,39 +7,9 @@ import { type Clock, createClock } from '@sinonjs/fake-timers';
 import { Window } from 'happy-dom';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CallbridgeRuntime, OUTAGE_ERROR_AFTER_MS, POPUP_ACK_MS } from '../../widget/src/runtime';
-import type { WebSocketLike } from '../../widget/src/socket';
 import { fakeKommo } from '../helpers/kommo';
+import { ScriptedSocket } from '../helpers/scripted-socket';
 import { FakeBrowser, MemoryStorage } from '../helpers/tabs';
-
-class ScriptedSocket implements WebSocketLike {
-  static all: ScriptedSocket[] = [];
-  readyState = 0;
-  sent: string[] = [];
-  onopen: ((e: unknown) => void) | null = null;
-  onclose: ((e: { code: number; reason: string }) => void) | null = null;
-  onerror: ((e: unknown) => void) | null = null;
-  onmessage: ((e: { data: unknown }) => void) | null = null;
-  constructor(readonly url: string) {
-    ScriptedSocket.all.push(this);
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  receive(message: unknown) {
-    this.onmessage?.({ data: JSON.stringify(message) });
-  }
-  drop() {
-    this.readyState = 3;
-    this.onclose?.({ code: 1006, reason: '' });
-  }
-  send(data: string) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-}
 
 let clock: Clock;
 let browser: FakeBrowser;

@@ -7,7 +7,13 @@ import type { CallView, ServerMessage } from '../../lambdas/core/protocol';
 import { type CallEffect, CallTracker, effectKey } from './calls';
 import { ContactLookup, type FetchLike } from './contacts';
 import { type AddCallParams, httpStatusOf, type KommoApp, type KommoSelf, toPromise } from './kommo';
-import { CallbridgeSocket, type SocketStatus, type SocketTimers, type WebSocketConstructor } from './socket';
+import {
+  CallbridgeSocket,
+  type SocketStatus,
+  type SocketTimers,
+  type TicketUrl,
+  type WebSocketConstructor,
+} from './socket';
 import {
   type ChannelConstructor,
   type LockManagerLike,
@@ -234,7 +240,7 @@ export class CallbridgeRuntime {
 
   // --- socket ---
 
-  private async ticketUrl(api: string): Promise<string> {
+  private async ticketUrl(api: string): Promise<TicketUrl> {
     let response: unknown;
     try {
       response = await toPromise(
@@ -253,10 +259,11 @@ export class CallbridgeRuntime {
       }
       throw error;
     }
-    const url = (response as { url?: unknown } | undefined)?.url;
-    if (typeof url !== 'string' || !/^wss?:\/\//.test(url))
+    const { url, seq } = (response ?? {}) as { url?: unknown; seq?: unknown };
+    if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) {
       throw new Error('the ticket response has no socket url');
-    return url;
+    }
+    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? { url, seq } : url;
   }
 
   private onStatus(status: SocketStatus, downSince: number | undefined, _error: unknown) {

@@ -31,9 +31,12 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export type SocketStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/** A fresh ticket's socket URL, and the account's seq when it was issued (where a new client resumes from). */
+export type TicketUrl = string | { url: string; seq?: number };
+
 export interface SocketOptions {
-  /** Resolves to the socket URL with a fresh ticket; rejects with a `TicketError` when refused. */
-  getUrl: () => Promise<string>;
+  /** Resolves to the socket URL with a fresh ticket; rejects when refused. */
+  getUrl: () => Promise<TicketUrl>;
   onMessage: (message: ServerMessage) => void;
   onStatus?: (status: SocketStatus, detail: { downSince: number | undefined; error?: unknown }) => void;
   WebSocket?: WebSocketConstructor;
@@ -75,6 +78,10 @@ const defaultTimers: SocketTimers = {
 
 interface Connection {
   ws: WebSocketLike;
+  /** The resume's snapshot has arrived: from here on this socket hears every event of the user live. */
+  synced?: boolean;
+  /** Highest seq heard live before the snapshot; it counts only once the snapshot has filled the gap. */
+  pendingSeq?: number;
   openedAt?: number;
   pingTimer?: unknown;
   pongTimer?: unknown;
@@ -153,7 +160,13 @@ export class CallbridgeSocket {
       this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
     let url: string;
     try {
-      url = await this.o.getUrl();
+      const ticket = await this.o.getUrl();
+      url = typeof ticket === 'string' ? ticket : ticket.url;
+      // A client that has never heard a seq resumes from the ticket's: its first socket, too, then gets
+      // everything that happened after it asked to connect, even if that socket drops before its snapshot.
+      if (typeof ticket !== 'string' && this.lastSeq === undefined && typeof ticket.seq === 'number') {
+        this.lastSeq = ticket.seq;
+      }
     } catch (error) {
       if (!rollover) {
         this.connecting = false;
@@ -232,9 +245,13 @@ export class CallbridgeSocket {
       if (this.seen.has(message.seq)) return;
       this.seen.add(message.seq);
       if (this.seen.size > 2000) this.seen.delete(this.seen.values().next().value as number);
-      this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
+      // Before its snapshot, a socket may hear a new event while an older one is still to be replayed:
+      // advancing the resume point then could skip that older one if the socket dropped.
+      if (connection.synced) this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
+      else connection.pendingSeq = Math.max(connection.pendingSeq ?? 0, message.seq);
     } else if (message.type === 'snapshot') {
-      this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
+      this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq, connection.pendingSeq ?? 0);
+      connection.synced = true;
     }
     this.o.onMessage(message);
   }
