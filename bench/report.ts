@@ -1,0 +1,23 @@
+/** Prints bench/results.json as the Markdown table the README's Performance section shows. */
+import { readFileSync } from 'node:fs';
+
+interface Row {
+  section: string;
+  metric: string;
+  value: string;
+  target?: string;
+  met?: boolean;
+}
+const { date, machine, rows } = JSON.parse(readFileSync(process.argv[2] ?? 'bench/results.json', 'utf8')) as {
+  date: string;
+  machine: { cpu: string; cores: number; node: string };
+  rows: Row[];
+};
+const escape = (text: string) => text.replace(/\|/g, '\\|');
+console.log(`Measured ${date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, with \`npm run bench\`.\n`);
+console.log('| section | measurement | result | target |');
+console.log('| --- | --- | --- | --- |');
+for (const row of rows) {
+  const verdict = row.met === undefined ? '' : row.met ? ' ✓' : ' ✗';
+  console.log(`| ${row.section} | ${escape(row.metric)} | ${escape(row.value)} | ${row.target ? `${escape(row.target)}${verdict}` : ''} |`);
+}
