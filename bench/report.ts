@@ -14,10 +14,14 @@ const { date, machine, rows } = JSON.parse(readFileSync(process.argv[2] ?? 'benc
   rows: Row[];
 };
 const escape = (text: string) => text.replace(/\|/g, '\\|');
-console.log(`Measured ${date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, with \`npm run bench\`.\n`);
+console.log(
+  `Measured ${date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, with \`npm run bench\`.\n`,
+);
 console.log('| section | measurement | result | target |');
 console.log('| --- | --- | --- | --- |');
 for (const row of rows) {
   const verdict = row.met === undefined ? '' : row.met ? ' ✓' : ' ✗';
-  console.log(`| ${row.section} | ${escape(row.metric)} | ${escape(row.value)} | ${row.target ? `${escape(row.target)}${verdict}` : ''} |`);
+  console.log(
+    `| ${row.section} | ${escape(row.metric)} | ${escape(row.value)} | ${row.target ? `${escape(row.target)}${verdict}` : ''} |`,
+  );
 }

@@ -21,7 +21,17 @@ if (process.argv[2] === 'dynamo') {
     });
   });
   const clientSecret = 'bench-integration-secret-0123456789';
-  const stack = await startLocalStack({ accountCacheMs: 60_000, dynamoEndpoint });
+  const stack = await startLocalStack({
+    accountCacheMs: 60_000,
+    dynamoEndpoint,
+    // The stack's own memory, for the soak's before/after report.
+    extra: (req, res) => {
+      if (req.url !== '/__memory') return false;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(process.memoryUsage()));
+      return true;
+    },
+  });
   const account = newAccount({ subdomain: 'bench', integrationId: 'int-bench', clientSecret }, Date.now());
   await stack.accounts.putAccount(account);
   process.stdout.write(
