@@ -13,7 +13,7 @@ const { date, machine, rows } = JSON.parse(readFileSync(process.argv[2] ?? 'benc
   machine: { cpu: string; cores: number; node: string };
   rows: Row[];
 };
-const escape = (text: string) => text.replace(/\|/g, '\\|');
+const escapeCell = (text: string) => text.replace(/\|/g, '\\|');
 console.log(
   `Measured ${date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, with \`npm run bench\`.\n`,
 );
@@ -22,6 +22,6 @@ console.log('| --- | --- | --- | --- |');
 for (const row of rows) {
   const verdict = row.met === undefined ? '' : row.met ? ' ✓' : ' ✗';
   console.log(
-    `| ${row.section} | ${escape(row.metric)} | ${escape(row.value)} | ${row.target ? `${escape(row.target)}${verdict}` : ''} |`,
+    `| ${row.section} | ${escapeCell(row.metric)} | ${escapeCell(row.value)} | ${row.target ? `${escapeCell(row.target)}${verdict}` : ''} |`,
   );
 }
