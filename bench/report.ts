@@ -1,13 +1,7 @@
 /** Prints bench/results.json as the Markdown table the README's Performance section shows. */
 import { readFileSync } from 'node:fs';
+import type { Row } from './stats';
 
-interface Row {
-  section: string;
-  metric: string;
-  value: string;
-  target?: string;
-  met?: boolean;
-}
 const { date, machine, rows } = JSON.parse(readFileSync(process.argv[2] ?? 'bench/results.json', 'utf8')) as {
   date: string;
   machine: { cpu: string; cores: number; node: string };

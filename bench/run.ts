@@ -19,20 +19,12 @@ import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
 import { closeAgents, startBenchStack } from './harness';
-import { type Distribution, distribution, pool, round } from './stats';
+import { type Distribution, distribution, pool, type Row, round } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const scale = (full: number, quick: number) => (QUICK ? quick : full);
 
-interface Row {
-  section: string;
-  metric: string;
-  value: string;
-  target?: string;
-  met?: boolean;
-  data?: unknown;
-}
 const rows: Row[] = [];
 const record = (row: Row) => {
   rows.push(row);

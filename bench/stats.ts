@@ -39,3 +39,13 @@ export const pool = async <T>(
     }),
   );
 };
+
+/** One line of the bench's table, as bench/results.json keeps it. */
+export interface Row {
+  section: string;
+  metric: string;
+  value: string;
+  target?: string;
+  met?: boolean;
+  data?: unknown;
+}

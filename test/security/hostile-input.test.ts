@@ -370,6 +370,13 @@ describe('hostile sockets', () => {
     victim.send({ action: 'resume', after: 0 });
     expect((await victim.next('snapshot')).calls).toHaveLength(1);
     expect(flooder.closed).toBeUndefined();
+    // Past the stage's burst, API Gateway answers with its own throttling message, as the local gateway does.
+    expect(t.stack.gateway.stats.messagesThrottled).toBeGreaterThan(0);
+    await expect
+      .poll(() =>
+        flooder.messages.some((m) => (m as unknown as { message?: string }).message === 'Too Many Requests'),
+      )
+      .toBe(true);
     flooder.close();
     victim.close();
   });
