@@ -1,5 +1,25 @@
-import { CreateTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
 import { ACCOUNTS_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
+
+/**
+ * A new table is CREATING before it is ACTIVE, in dynalite as in DynamoDB, and a read in between fails with
+ * ResourceNotFound (seen on a loaded machine): wait for ACTIVE, briefly and boundedly.
+ */
+const waitUntilActive = async (client: DynamoDBClient, name: string, timeoutMs = 15_000) => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > deadline)
+      throw new Error(`table ${name} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
 
 /** The same key design the CDK stack declares. dynalite has no TTL, so expiry is filtered on read. */
 export const createTables = async (client: DynamoDBClient, names: { state: string; accounts: string }) => {
@@ -46,4 +66,5 @@ export const createTables = async (client: DynamoDBClient, names: { state: strin
       KeySchema: [{ AttributeName: ACCOUNTS_TABLE.partitionKey, KeyType: 'HASH' }],
     }),
   );
+  await Promise.all([waitUntilActive(client, names.state), waitUntilActive(client, names.accounts)]);
 };
