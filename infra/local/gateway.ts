@@ -65,7 +65,7 @@ export class LocalGateway {
   /** Set by tests to inject management-API faults per connection id. */
   fault: (connectionId: string, method: string) => ManagementFault = () => undefined;
   /** Counts of management-API calls, for tests and diagnostics. */
-  readonly stats = { posts: 0, gone: 0, throttled: 0, messagesThrottled: 0 };
+  readonly stats = { messagesThrottled: 0 };
   /** The stage's token bucket for incoming messages, as API Gateway applies its stage throttle. */
   private bucket = { tokens: WS_THROTTLE.burstLimit as number, at: Date.now() };
 
@@ -198,12 +198,10 @@ export class LocalGateway {
       return;
     }
     if (fault === 'throttle') {
-      this.stats.throttled++;
       return awsError(429, 'LimitExceededException', 'Rate exceeded');
     }
     if (fault === 'error') return awsError(500, 'InternalServerErrorException', 'Internal server error');
     if (!live || fault === 'gone' || live.socket.readyState !== WebSocket.OPEN) {
-      this.stats.gone++;
       return awsError(410, 'GoneException', 'Gone');
     }
     if (req.method === 'GET') {
@@ -225,7 +223,6 @@ export class LocalGateway {
     if (req.method !== 'POST') return awsError(405, 'BadRequestException', 'Method not allowed');
     const max = this.options.maxMessageBytes ?? WS_LIMITS.maxMessageBytes;
     if (body.byteLength > max) return awsError(413, 'PayloadTooLargeException', 'Payload too large');
-    this.stats.posts++;
     live.socket.send(body.toString('utf8'));
     this.touch(connectionId);
     res.writeHead(200).end();

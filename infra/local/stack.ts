@@ -18,7 +18,7 @@ import {
   makeDefaultHandler,
   makeDisconnectHandler,
 } from '../../lambdas/handlers/websocket';
-import { jsonLogger, silentLogger } from '../../lambdas/logger';
+import { silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
 import { type GatewayOptions, LocalGateway } from './gateway';
@@ -173,5 +173,3 @@ const withService = (logger: Logger, service: string): Logger => ({
   warn: (m, f) => logger.warn(m, { service, ...f }),
   error: (m, f) => logger.error(m, { service, ...f }),
 });
-
-export { jsonLogger };

@@ -1,6 +1,5 @@
 import {
   type ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
@@ -31,18 +30,6 @@ export class ApiGatewayPusher implements Pusher {
       if (isGone(error)) return 'gone';
       const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       throw new PushFailedError(connectionId, reason, { cause: error });
-    }
-  }
-
-  async disconnect(connectionId: string): Promise<PushOutcome> {
-    try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
-        abortSignal: AbortSignal.timeout(this.timeoutMs),
-      });
-      return 'sent';
-    } catch (error) {
-      if (isGone(error)) return 'gone';
-      throw new PushFailedError(connectionId, String(error), { cause: error });
     }
   }
 }

@@ -58,14 +58,16 @@ export const cachedAccountLookup = (
   clock: Clock,
   maxAgeMs = 5 * 60_000,
 ): ((subdomain: string) => Promise<Account | undefined>) => {
-  const cache = new Map<string, { at: number; account: Account | undefined }>();
+  const maxAge = Math.min(maxAgeMs, 5 * 60_000);
+  const cache = new Map<string, { expires: number; account: Account | undefined }>();
   return async (subdomain) => {
     const hit = cache.get(subdomain);
     const now = clock.now();
-    if (hit && now - hit.at < Math.min(maxAgeMs, 5 * 60_000)) return hit.account;
+    if (hit && now < hit.expires) return hit.account;
     const account = await store.getAccount(subdomain);
-    // A miss is cached briefly too, so unknown subdomains cannot be used to hammer the table.
-    cache.set(subdomain, { at: account ? now : now - maxAgeMs + 10_000, account });
+    // A miss is cached too, but for at most 10 s: unknown subdomains cannot hammer the table, and an account
+    // added a moment after a miss is found soon.
+    cache.set(subdomain, { expires: now + (account ? maxAge : Math.min(maxAge, 10_000)), account });
     if (cache.size > 1000) cache.delete(cache.keys().next().value as string);
     return account;
   };

@@ -36,16 +36,6 @@ export const resolveAudience = (agents: Agents | undefined, map: AgentMap): Audi
   return { kind: 'users', users: [...users].sort((a, b) => a - b), unmatchedExtensions };
 };
 
-/** Recipients of an event: its audience plus everyone already told of the call, so their pop-ups close. */
-export const recipients = (
-  audience: Audience,
-  everyone: readonly number[],
-  alreadyTold: readonly number[],
-): number[] => {
-  const base = audience.kind === 'everyone' ? everyone : audience.users;
-  return [...new Set([...base, ...alreadyTold])].sort((a, b) => a - b);
-};
-
 /** An agent map as the widget's `users` setting sends it: user id → extension, blanks dropped. */
 export const normaliseAgentMap = (input: Record<string, string>): AgentMap => {
   const map: AgentMap = {};

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseAgentMap, recipients, resolveAudience, usersByExtension } from '../../lambdas/core/routing';
+import { normaliseAgentMap, resolveAudience, usersByExtension } from '../../lambdas/core/routing';
 
 const map = { '11': '101', '12': '102', '13': '101' };
 
@@ -16,14 +16,13 @@ describe('routing', () => {
     });
   });
 
-  it('treats absent agents as every agent of the account', () => {
+  it('treats absent agents as every agent of the account, and empty ones as nobody', () => {
     expect(resolveAudience(undefined, map)).toEqual({ kind: 'everyone' });
-    expect(recipients({ kind: 'everyone' }, [1, 2], [3])).toEqual([1, 2, 3]);
-  });
-
-  it('addresses an empty audience to nobody but those already told', () => {
-    const audience = resolveAudience({ extensions: [] }, map);
-    expect(recipients(audience, [1, 2], [5])).toEqual([5]);
+    expect(resolveAudience({ extensions: [] }, map)).toEqual({
+      kind: 'users',
+      users: [],
+      unmatchedExtensions: [],
+    });
   });
 
   it('normalises the widget setting: blanks dropped, ids canonical', () => {

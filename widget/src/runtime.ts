@@ -145,7 +145,7 @@ export class CallbridgeRuntime {
     this.socket = new CallbridgeSocket({
       getUrl: () => this.ticketUrl(api),
       onMessage: (m) => void this.fromSocket(m),
-      onStatus: (status, detail) => this.onStatus(status, detail.downSince, detail.error),
+      onStatus: (status, detail) => this.onStatus(status, detail.downSince),
       WebSocket: this.deps.WebSocket,
       timers: this.timers,
       random: this.deps.random,
@@ -266,7 +266,7 @@ export class CallbridgeRuntime {
     return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? { url, seq } : url;
   }
 
-  private onStatus(status: SocketStatus, downSince: number | undefined, _error: unknown) {
+  private onStatus(status: SocketStatus, downSince: number | undefined) {
     this.status = status;
     this.downSince = downSince;
     if (this.role === 'leader') this.link?.post({ kind: 'status', status, downSince });

@@ -8,7 +8,7 @@
  * - Every (re)connect sends `resume` with the highest seq seen, so nothing sent meanwhile is lost.
  */
 
-import { PROTOCOL_VERSION, parseServerMessage, type ServerMessage } from '../../lambdas/core/protocol';
+import { parseServerMessage, type ServerMessage } from '../../lambdas/core/protocol';
 import { nextDelayMs } from './backoff';
 
 export interface SocketTimers {
@@ -319,5 +319,3 @@ export class CallbridgeSocket {
     this.retryTimer = this.o.timers.setTimeout(() => void this.connect(), delay);
   }
 }
-
-export { PROTOCOL_VERSION };
