@@ -1,0 +1,171 @@
+/**
+ * Ingest one call event, whoever sent it: our own Standard Webhooks route, a provider's native webhook or the
+ * Asterisk bridge. The edge has already verified the sender and validated the event; this claims the sender's
+ * de-duplication key, moves the call's state forward and delivers the update.
+ */
+
+import { decide } from '../core/call-state';
+import { HttpProblem } from '../core/problem';
+import type { CallEvent } from '../core/protocol';
+import { resolveAudience } from '../core/routing';
+import { deliverCallUpdate } from '../delivery';
+import { errorFields } from '../logger';
+import type {
+  AgentStore,
+  CallStore,
+  Clock,
+  Connection,
+  ConnectionStore,
+  EventLog,
+  Logger,
+  Pusher,
+  WebhookLog,
+  WebhookResult,
+} from '../ports';
+
+export interface IngestDeps {
+  store: WebhookLog &
+    CallStore &
+    AgentStore &
+    EventLog &
+    Pick<ConnectionStore, 'connectionsOf' | 'removeConnection'>;
+  pusher: Pusher;
+  clock: Clock;
+  logger: Logger;
+  pushConcurrency: number;
+  /** A claim older than this is presumed dead and may be taken over by the sender's retry. */
+  claimLeaseMs?: number;
+}
+
+export interface IngestInput {
+  subdomain: string;
+  /** What makes a retry of the same event recognisable: the webhook id, or a provider's natural key. */
+  dedupeId: string;
+  event: CallEvent;
+  now: number;
+}
+
+export type IngestOutcome = { duplicate: boolean; result: WebhookResult };
+
+export const ingestCallEvent = async (deps: IngestDeps, input: IngestInput): Promise<IngestOutcome> => {
+  const { subdomain, dedupeId, event, now } = input;
+  const claim = await deps.store.claimWebhook(subdomain, dedupeId, now, deps.claimLeaseMs ?? 30_000);
+  if (claim.kind === 'done') return { duplicate: true, result: claim.result };
+  if (claim.kind === 'busy') {
+    throw new HttpProblem(
+      409,
+      'conflict',
+      `webhook-id ${dedupeId} is being processed; retry later`,
+      undefined,
+      {
+        'retry-after': '5',
+      },
+    );
+  }
+  try {
+    const result = await apply(deps, subdomain, dedupeId, event, now);
+    await deps.store.completeWebhook(subdomain, dedupeId, result, now);
+    deps.logger.info('call event', {
+      subdomain,
+      webhookId: dedupeId,
+      callId: result.callId,
+      state: result.state,
+      status: result.status,
+      users: result.users,
+      sockets: result.sockets,
+    });
+    return { duplicate: false, result };
+  } catch (error) {
+    // Give the id back so the sender's retry is processed instead of being answered "busy".
+    await deps.store.releaseWebhook(subdomain, dedupeId).catch((releaseError: unknown) => {
+      deps.logger.error('could not release webhook claim', {
+        webhookId: dedupeId,
+        ...errorFields(releaseError),
+      });
+    });
+    throw error;
+  }
+};
+
+const apply = async (
+  deps: IngestDeps,
+  subdomain: string,
+  webhookId: string,
+  callEvent: Parameters<typeof decide>[1],
+  now: number,
+): Promise<WebhookResult> => {
+  const { store } = deps;
+  // The map is needed only to turn extensions into users, or to find everyone.
+  const needsMap = !callEvent.agents || (callEvent.agents.extensions?.length ?? 0) > 0;
+  // Optimistic concurrency: two events of one call racing each other re-read and decide again.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [current, agentMap] = await Promise.all([
+      store.getCall(subdomain, callEvent.call.id),
+      needsMap ? store.getAgentMap(subdomain) : Promise.resolve({}),
+    ]);
+    const audience = resolveAudience(callEvent.agents, agentMap);
+    let accountConnections: Connection[] | undefined;
+    let users: number[];
+    if (audience.kind === 'everyone') {
+      accountConnections = await store.connectionsOf(subdomain, 'everyone', now);
+      users = [
+        ...new Set([...Object.keys(agentMap).map(Number), ...accountConnections.map((c) => c.userId)]),
+      ];
+    } else {
+      users = audience.users;
+    }
+    const decision = decide(current, callEvent, webhookId, users);
+    const unmatched =
+      audience.kind === 'users' && audience.unmatchedExtensions.length > 0
+        ? { unmatchedExtensions: audience.unmatchedExtensions }
+        : {};
+    if (decision.kind === 'ignored') {
+      return {
+        status: 'ignored',
+        callId: callEvent.call.id,
+        state: current?.state ?? 'unknown',
+        sockets: 0,
+        users: 0,
+        reason: decision.reason,
+      };
+    }
+    const record = decision.record;
+    if (!decision.redelivery) {
+      // The seq lives on the call record: a retry of this webhook finds it there and pushes the same seq.
+      record.seq = await store.nextSeq(subdomain);
+      if (!(await store.saveCall(subdomain, record, now))) continue;
+    }
+    const seq = record.seq ?? (await store.nextSeq(subdomain));
+    const tally = await deliverCallUpdate(
+      {
+        events: store,
+        connections: store,
+        pusher: deps.pusher,
+        logger: deps.logger,
+        pushConcurrency: deps.pushConcurrency,
+      },
+      subdomain,
+      decision.record,
+      seq,
+      now,
+      accountConnections,
+    );
+    return {
+      status: 'accepted',
+      callId: decision.record.callId,
+      state: decision.record.state,
+      sockets: tally.sent,
+      users: decision.record.users.length,
+      ...unmatched,
+    };
+  }
+  throw new HttpProblem(
+    503,
+    'unavailable',
+    `call ${callEvent.call.id} is being updated concurrently; retry`,
+    undefined,
+    {
+      'retry-after': '1',
+    },
+  );
+};
