@@ -1,20 +1,7 @@
 /**
- * The API surface, declared once: the CDK stack and the local stack both wire these, so a route that works
- * locally exists on AWS with the same key.
+ * What the two APIs share beyond their routes (which the function manifest declares): CORS, the WebSocket
+ * stage and its limits. The CDK stack and the local gateway both read these.
  */
-export type HttpRouteName = 'webhook' | 'tickets' | 'agents';
-
-export const HTTP_ROUTES: readonly {
-  method: 'GET' | 'POST' | 'PUT';
-  path: string;
-  handler: HttpRouteName;
-}[] = [
-  { method: 'POST', path: '/webhooks/{subdomain}', handler: 'webhook' },
-  { method: 'POST', path: '/tickets', handler: 'tickets' },
-  { method: 'GET', path: '/agents', handler: 'agents' },
-  { method: 'PUT', path: '/agents', handler: 'agents' },
-];
-
 /** Kommo pages call the HTTP API from the account's own origin. */
 export const KOMMO_ORIGINS = ['https://*.kommo.com', 'https://*.amocrm.ru', 'https://*.amocrm.com'] as const;
 /** The local stack also serves its demo page from loopback. */
@@ -22,7 +9,7 @@ export const LOCAL_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*'] as con
 
 export const CORS = {
   allowHeaders: ['content-type', 'x-auth-token'],
-  allowMethods: ['GET', 'POST', 'PUT', 'OPTIONS'],
+  allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
   maxAgeSeconds: 600,
 } as const;
 

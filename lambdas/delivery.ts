@@ -7,7 +7,7 @@ import type { CallRecord } from './core/call-state';
 import { isActive, viewOf } from './core/call-state';
 import { settleBounded } from './core/fanout';
 import { type CallMessage, PROTOCOL_VERSION } from './core/protocol';
-import type { Connection, ConnectionStore, EventLog, Logger, Pusher } from './ports';
+import type { Connection, ConnectionStore, EventLog, Logger, Metrics, Pusher } from './ports';
 import { PushFailedError } from './ports';
 
 export interface DeliveryDeps {
@@ -15,6 +15,7 @@ export interface DeliveryDeps {
   connections: Pick<ConnectionStore, 'connectionsOf' | 'removeConnection'>;
   pusher: Pusher;
   logger: Logger;
+  metrics: Metrics;
   pushConcurrency: number;
 }
 
@@ -39,7 +40,7 @@ export interface PushItem {
 }
 
 export const pushAll = async (
-  deps: Pick<DeliveryDeps, 'connections' | 'pusher' | 'logger' | 'pushConcurrency'>,
+  deps: Pick<DeliveryDeps, 'connections' | 'pusher' | 'logger' | 'metrics' | 'pushConcurrency'>,
   items: readonly PushItem[],
   nowMs: number = Date.now(),
 ): Promise<PushTally> => {
@@ -63,6 +64,7 @@ export const pushAll = async (
       deps.logger.warn('push failed', { connectionId, reason });
     }
   });
+  if (tally.failed > 0) deps.metrics.pushFailures(tally.failed);
   await settleBounded(gone, 8, (id) => deps.connections.removeConnection(id));
   return tally;
 };

@@ -130,6 +130,14 @@ export class PushFailedError extends Error {
   }
 }
 
+/** Counts that must reach an alarm even though the code path that hits them recovers. */
+export interface Metrics {
+  /** Pushes that failed for a reason other than a gone socket, after the client's own retries. */
+  pushFailures(count: number): void;
+}
+
+export const noMetrics: Metrics = { pushFailures: () => {} };
+
 export interface Clock {
   now(): number;
 }

@@ -1,45 +1,38 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { FunctionSpec } from '../../lambdas/functions/manifest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-
-export interface CallbridgeFunctionProps {
-  /** File under lambdas/functions, without extension. */
-  entry: string;
-  environment?: Record<string, string>;
-  memorySize?: number;
-  timeout?: Duration;
-}
 
 /**
  * House defaults for every handler: arm64, Node.js 24, minified ESM with source maps, the SDK bundled
  * (only the clients the handler imports survive tree-shaking; the runtime's copy loads slower), and a log
- * group of its own with a retention.
+ * group of its own with a retention. Everything function-specific comes from its manifest entry.
  */
 export class CallbridgeFunction extends Construct {
   readonly fn: NodejsFunction;
-  readonly alarms: Alarm[] = [];
 
-  constructor(scope: Construct, id: string, props: CallbridgeFunctionProps) {
+  constructor(scope: Construct, id: string, spec: FunctionSpec) {
     super(scope, id);
     const logGroup = new LogGroup(this, 'Logs', {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.fn = new NodejsFunction(this, 'Fn', {
-      entry: `${root}lambdas/functions/${props.entry}.ts`,
+      entry: `${root}lambdas/functions/${spec.entry}.ts`,
       handler: 'handler',
+      description: spec.description,
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
-      memorySize: props.memorySize ?? 256,
-      timeout: props.timeout ?? Duration.seconds(10),
+      memorySize: spec.memoryMb,
+      timeout: Duration.seconds(spec.timeoutSeconds),
+      reservedConcurrentExecutions: spec.reservedConcurrency,
       logGroup,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: { NODE_OPTIONS: '--enable-source-maps' },
       depsLockFilePath: `${root}package-lock.json`,
       projectRoot: root,
       bundling: {

@@ -1,6 +1,11 @@
 /**
  * Callbridge on AWS: a WebSocket API for the agents' widgets, an HTTP API for the phone system and the
- * widget, DynamoDB for state, one Lambda per handler.
+ * widget, DynamoDB for state, one Lambda per entry of the function manifest (lambdas/functions/manifest.ts).
+ *
+ * Every function, its environment, its exact DynamoDB calls and its triggers come from the manifest; this file
+ * only knows how to turn a declaration into resources. `npm test` rehearses the synthesized template offline
+ * (test/infra/rehearsal.test.ts): built bundles on Node 24, the template's environment, every SDK call checked
+ * against the template's IAM policies.
  *
  * Verify after deploy:
  *   1. npm run accounts -- add --subdomain <sub> --integration-id <id> --client-secret <secret>
@@ -9,9 +14,12 @@
  *   3. Open Kommo with the widget installed, repeat 2: the pop-up shows, and "sockets" counts the agent's tab.
  */
 import {
+  CfnCondition,
   type CfnElement,
   CfnOutput,
+  CfnParameter,
   Duration,
+  Fn,
   RemovalPolicy,
   Stack,
   type StackProps,
@@ -29,20 +37,54 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Topic } from 'aws-cdk-lib/aws-sns';
+import { CfnSubscription, Topic } from 'aws-cdk-lib/aws-sns';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ACCOUNTS_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
-import { CORS, HTTP_ROUTES, type HttpRouteName, KOMMO_ORIGINS, WS_STAGE, WS_THROTTLE } from '../routes';
+import {
+  ENV_SOURCES,
+  FUNCTIONS,
+  type FunctionSpec,
+  httpRoutes,
+  type Manifest,
+  READ_ACTIONS,
+  type TableId,
+  webSocketFunction,
+} from '../../lambdas/functions/manifest';
+import { PUSH_FAILURE_METRIC } from '../../lambdas/metrics';
+import { CORS, KOMMO_ORIGINS, WS_STAGE, WS_THROTTLE } from '../routes';
 import { CallbridgeFunction } from './node-function';
 
+export interface CallbridgeStackProps extends StackProps {
+  /** The functions to deploy; tests pass a larger one to exercise trigger kinds no function uses yet. */
+  manifest?: Manifest;
+}
+
+/** `Default` is dropped from logical ids by CDK, so the `default` route function keeps its old id. */
+export const constructIdOf = (name: string) =>
+  name === 'default' ? 'DefaultRoute' : name.charAt(0).toUpperCase() + name.slice(1);
+
+const FIVE_MINUTES = Duration.minutes(5);
+
 export class CallbridgeStack extends Stack {
-  constructor(scope: Construct, id: string, props: StackProps = {}) {
+  constructor(scope: Construct, id: string, props: CallbridgeStackProps = {}) {
     super(scope, id, props);
+    const manifest: Manifest = props.manifest ?? FUNCTIONS;
 
     // --- state ---
 
@@ -74,65 +116,168 @@ export class CallbridgeStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
-
-    // --- functions ---
-
-    const tableEnv = { STATE_TABLE: state.tableName };
-    const accountsEnv = { ACCOUNTS_TABLE: accounts.tableName };
-    const fns = {
-      webhook: new CallbridgeFunction(this, 'Webhook', {
-        entry: 'webhook',
-        memorySize: 512,
-        timeout: Duration.seconds(25),
-        environment: { ...tableEnv, ...accountsEnv },
-      }),
-      tickets: new CallbridgeFunction(this, 'Tickets', {
-        entry: 'tickets',
-        environment: { ...tableEnv, ...accountsEnv },
-      }),
-      agents: new CallbridgeFunction(this, 'Agents', {
-        entry: 'agents',
-        environment: { ...tableEnv, ...accountsEnv },
-      }),
-      authorizer: new CallbridgeFunction(this, 'Authorizer', { entry: 'authorizer', environment: tableEnv }),
-      connect: new CallbridgeFunction(this, 'Connect', { entry: 'connect', environment: tableEnv }),
-      disconnect: new CallbridgeFunction(this, 'Disconnect', { entry: 'disconnect', environment: tableEnv }),
-      default: new CallbridgeFunction(this, 'DefaultRoute', {
-        entry: 'default',
-        timeout: Duration.seconds(25),
-        environment: tableEnv,
-      }),
+    const tables: Record<TableId, { table: Table; key?: Key; index?: string }> = {
+      state: { table: state, index: STATE_TABLE.accountIndex.name },
+      accounts: { table: accounts, key: accountsKey },
     };
 
-    accounts.grantReadData(fns.webhook.fn);
-    accounts.grantReadData(fns.tickets.fn);
-    accounts.grantReadData(fns.agents.fn);
-    state.grantReadWriteData(fns.webhook.fn);
-    state.grantWriteData(fns.tickets.fn);
-    state.grantReadWriteData(fns.agents.fn);
-    state.grantWriteData(fns.authorizer.fn);
-    state.grantWriteData(fns.connect.fn);
-    state.grantWriteData(fns.disconnect.fn);
-    state.grantReadWriteData(fns.default.fn);
+    // --- alarms go to a topic CloudWatch can publish to ---
+
+    // SNS encryption needs a customer managed key whose policy lets CloudWatch use it: the AWS managed
+    // alias/aws/sns key cannot be shared with CloudWatch, and the accounts key must stay the functions' alone.
+    const alarmsKey = new Key(this, 'AlarmsKey', {
+      description: 'Callbridge alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    alarmsKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    const alarmTopic = new Topic(this, 'Alarms', { enforceSSL: true, masterKey: alarmsKey });
+    const alarmEmail = new CfnParameter(this, 'AlarmEmail', {
+      type: 'String',
+      default: this.node.tryGetContext('alarmEmail') ?? '',
+      allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
+      description:
+        'Where alarms are e-mailed (confirm the subscription e-mail AWS sends). Empty: no subscription.',
+    });
+    const hasEmail = new CfnCondition(this, 'HasAlarmEmail', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')),
+    });
+    new CfnSubscription(this, 'AlarmEmailSubscription', {
+      topicArn: alarmTopic.topicArn,
+      protocol: 'email',
+      endpoint: alarmEmail.valueAsString,
+    }).cfnOptions.condition = hasEmail;
+    const alarm = (alarmId: string, metric: IMetric, description: string, threshold = 1) =>
+      new Alarm(this, alarmId, {
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      }).addAlarmAction(new SnsAction(alarmTopic));
+
+    for (const [tableId, { table, index }] of Object.entries(tables)) {
+      const name = constructIdOf(tableId);
+      for (const metricName of ['ReadThrottleEvents', 'WriteThrottleEvents']) {
+        const base = { namespace: 'AWS/DynamoDB', metricName, statistic: 'Sum', period: FIVE_MINUTES };
+        alarm(
+          `${name}${metricName}`,
+          new Metric({ ...base, dimensionsMap: { TableName: table.tableName } }),
+          `${tableId} table: ${metricName}`,
+        );
+        if (index) {
+          alarm(
+            `${name}Index${metricName}`,
+            new Metric({
+              ...base,
+              dimensionsMap: { TableName: table.tableName, GlobalSecondaryIndexName: index },
+            }),
+            `${tableId} table, index ${index}: ${metricName}`,
+          );
+        }
+      }
+    }
+
+    // --- queues declared by queue triggers ---
+
+    const queues = new Map<string, Queue>();
+    for (const spec of Object.values(manifest)) {
+      for (const trigger of spec.triggers) {
+        if (trigger.kind !== 'queue') continue;
+        const qid = constructIdOf(trigger.queue);
+        const deadLetters = new Queue(this, `${qid}DeadLetters`, {
+          encryption: QueueEncryption.SQS_MANAGED,
+          enforceSSL: true,
+          retentionPeriod: Duration.days(14),
+        });
+        const queue = new Queue(this, `${qid}Queue`, {
+          encryption: QueueEncryption.SQS_MANAGED,
+          enforceSSL: true,
+          retentionPeriod: Duration.days(4),
+          visibilityTimeout: Duration.seconds(spec.timeoutSeconds * 6),
+          deadLetterQueue: { queue: deadLetters, maxReceiveCount: trigger.maxReceives },
+        });
+        queues.set(trigger.queue, queue);
+        alarm(
+          `${qid}QueueAge`,
+          queue.metricApproximateAgeOfOldestMessage({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+          `${trigger.queue} queue: oldest message older than ${trigger.maxAgeAlarmSeconds} s`,
+          trigger.maxAgeAlarmSeconds,
+        );
+        alarm(
+          `${qid}DeadLettersVisible`,
+          deadLetters.metricApproximateNumberOfMessagesVisible({
+            period: FIVE_MINUTES,
+            statistic: 'Maximum',
+          }),
+          `${trigger.queue}: messages gave up and sit in the dead-letter queue`,
+        );
+      }
+    }
+
+    // --- functions, with exactly the access the manifest declares ---
+
+    const fns = new Map<string, CallbridgeFunction>();
+    for (const [name, spec] of Object.entries(manifest)) {
+      const fn = new CallbridgeFunction(this, constructIdOf(name), spec);
+      fns.set(name, fn);
+      this.grantDeclaredAccess(fn, spec, tables, queues);
+      alarm(`${name}Errors`, fn.fn.metricErrors({ period: FIVE_MINUTES }), `${name} function errors`);
+      alarm(
+        `${name}Throttles`,
+        fn.fn.metricThrottles({ period: FIVE_MINUTES }),
+        `${name} function throttled`,
+      );
+      if (spec.manageConnections) {
+        // Push failures are caught so one dead browser cannot fail a call for the others; the metric is how
+        // they still reach an alarm (EMF, written by lambdas/metrics.ts).
+        alarm(
+          `${name}PushFailures`,
+          new Metric({
+            namespace: PUSH_FAILURE_METRIC.namespace,
+            metricName: PUSH_FAILURE_METRIC.name,
+            dimensionsMap: { service: name },
+            statistic: 'Sum',
+            period: FIVE_MINUTES,
+          }),
+          `${name}: pushes to sockets failing (throttled, timed out or refused by API Gateway)`,
+          PUSH_FAILURE_METRIC.alarmThreshold,
+        );
+      }
+    }
+    const fnOf = (name: string): CallbridgeFunction => {
+      const fn = fns.get(name);
+      if (!fn) throw new Error(`manifest: no function ${name}`);
+      return fn;
+    };
 
     // --- WebSocket API ---
 
-    const authorizer = new WebSocketLambdaAuthorizer('TicketAuthorizer', fns.authorizer.fn, {
-      // Browsers cannot send headers on a WebSocket; the single-use ticket travels in the query string.
-      identitySource: ['route.request.querystring.ticket'],
+    const authorizerName = webSocketFunction('websocket-authorizer', manifest);
+    const authorizerTrigger = manifest[authorizerName]?.triggers.find(
+      (t) => t.kind === 'websocket-authorizer',
+    );
+    const authorizer = new WebSocketLambdaAuthorizer('TicketAuthorizer', fnOf(authorizerName).fn, {
+      identitySource: [
+        ...(authorizerTrigger?.kind === 'websocket-authorizer' ? authorizerTrigger.identitySource : []),
+      ],
     });
+    const wsIntegration = (route: '$connect' | '$disconnect' | '$default', id: string) =>
+      new WebSocketLambdaIntegration(id, fnOf(webSocketFunction(route, manifest)).fn);
     const ws = new WebSocketApi(this, 'Sockets', {
       apiName: `${this.stackName}-sockets`,
-      connectRouteOptions: {
-        integration: new WebSocketLambdaIntegration('ConnectIntegration', fns.connect.fn),
-        authorizer,
-      },
-      disconnectRouteOptions: {
-        integration: new WebSocketLambdaIntegration('DisconnectIntegration', fns.disconnect.fn),
-      },
-      defaultRouteOptions: {
-        integration: new WebSocketLambdaIntegration('DefaultIntegration', fns.default.fn),
-      },
+      connectRouteOptions: { integration: wsIntegration('$connect', 'ConnectIntegration'), authorizer },
+      disconnectRouteOptions: { integration: wsIntegration('$disconnect', 'DisconnectIntegration') },
+      defaultRouteOptions: { integration: wsIntegration('$default', 'DefaultIntegration') },
     });
     const wsLogs = new LogGroup(this, 'SocketsAccessLogs', {
       retention: RetentionDays.ONE_MONTH,
@@ -163,10 +308,9 @@ export class CallbridgeStack extends Stack {
         ),
       },
     });
-    wsStage.grantManagementApiAccess(fns.webhook.fn);
-    wsStage.grantManagementApiAccess(fns.default.fn);
-    for (const fn of [fns.webhook, fns.default]) fn.fn.addEnvironment('WS_CALLBACK_URL', wsStage.callbackUrl);
-    fns.tickets.fn.addEnvironment('WS_URL', wsStage.url);
+    for (const [name, spec] of Object.entries(manifest)) {
+      if (spec.manageConnections) wsStage.grantManagementApiAccess(fnOf(name).fn);
+    }
 
     // --- HTTP API ---
 
@@ -176,7 +320,7 @@ export class CallbridgeStack extends Stack {
       corsPreflight: {
         allowOrigins: [...KOMMO_ORIGINS],
         allowHeaders: [...CORS.allowHeaders],
-        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT, CorsHttpMethod.OPTIONS],
+        allowMethods: CORS.allowMethods.map((m) => CorsHttpMethod[m]),
         maxAge: Duration.seconds(CORS.maxAgeSeconds),
       },
     });
@@ -204,37 +348,16 @@ export class CallbridgeStack extends Stack {
         ),
       },
     });
-    const integrations = new Map<HttpRouteName, HttpLambdaIntegration>();
-    for (const route of HTTP_ROUTES) {
-      let integration = integrations.get(route.handler);
+    const integrations = new Map<string, HttpLambdaIntegration>();
+    for (const route of httpRoutes(manifest)) {
+      let integration = integrations.get(route.fn);
       if (!integration) {
-        integration = new HttpLambdaIntegration(`${route.handler}Integration`, fns[route.handler].fn);
-        integrations.set(route.handler, integration);
+        integration = new HttpLambdaIntegration(`${route.fn}Integration`, fnOf(route.fn).fn);
+        integrations.set(route.fn, integration);
       }
       http.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     }
-
-    // --- alarms ---
-
-    const alarmTopic = new Topic(this, 'Alarms', { enforceSSL: true, masterKey: accountsKey });
-    const alarm = (id: string, metric: Metric | ReturnType<Metric['with']>, description: string) =>
-      new Alarm(this, id, {
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-        alarmDescription: description,
-      }).addAlarmAction(new SnsAction(alarmTopic));
-    for (const [name, fn] of Object.entries(fns)) {
-      alarm(`${name}Errors`, fn.fn.metricErrors({ period: Duration.minutes(5) }), `${name} function errors`);
-      alarm(
-        `${name}Throttles`,
-        fn.fn.metricThrottles({ period: Duration.minutes(5) }),
-        `${name} function throttled`,
-      );
-    }
-    alarm('Api5xx', http.metricServerError({ period: Duration.minutes(5) }), 'HTTP API answered 5xx');
+    alarm('Api5xx', http.metricServerError({ period: FIVE_MINUTES }), 'HTTP API answered 5xx');
     for (const metricName of ['IntegrationError', 'ExecutionError']) {
       alarm(
         `Sockets${metricName}`,
@@ -243,10 +366,46 @@ export class CallbridgeStack extends Stack {
           metricName,
           dimensionsMap: { ApiId: ws.apiId, Stage: WS_STAGE },
           statistic: 'Sum',
-          period: Duration.minutes(5),
+          period: FIVE_MINUTES,
         }),
         `WebSocket API ${metricName}`,
       );
+    }
+
+    // --- other triggers, and each function's environment: only the variables it declares ---
+
+    for (const [name, spec] of Object.entries(manifest)) {
+      const fn = fnOf(name).fn;
+      for (const trigger of spec.triggers) {
+        if (trigger.kind === 'schedule') {
+          new Rule(this, `${constructIdOf(name)}Schedule`, {
+            schedule: Schedule.rate(Duration.minutes(trigger.everyMinutes)),
+            targets: [new LambdaFunction(fn)],
+          });
+        } else if (trigger.kind === 'queue') {
+          const queue = queues.get(trigger.queue);
+          if (queue) {
+            fn.addEventSource(
+              new SqsEventSource(queue, { batchSize: trigger.batchSize, reportBatchItemFailures: true }),
+            );
+          }
+        }
+      }
+      for (const envName of spec.env) {
+        const source = ENV_SOURCES[envName as keyof typeof ENV_SOURCES] as
+          | (typeof ENV_SOURCES)[keyof typeof ENV_SOURCES]
+          | { kind: 'queue-url'; queue: string };
+        const value =
+          source.kind === 'table-name'
+            ? tables[source.table].table.tableName
+            : source.kind === 'websocket'
+              ? source.url === 'callback'
+                ? wsStage.callbackUrl
+                : wsStage.url
+              : queues.get(source.queue)?.queueUrl;
+        if (value === undefined) throw new Error(`manifest: ${name} reads ${envName}, which has no source`);
+        fn.addEnvironment(envName, value);
+      }
     }
 
     // --- outputs (read by `npm run accounts` and the widget build) ---
@@ -258,15 +417,59 @@ export class CallbridgeStack extends Stack {
     new CfnOutput(this, 'Region', { value: this.region });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn });
 
-    this.acknowledgeFindings(ws, http, fns, state);
+    this.acknowledgeFindings(ws, http, [...fns.values()]);
   }
 
-  private acknowledgeFindings(
-    ws: WebSocketApi,
-    http: HttpApi,
-    fns: Record<string, CallbridgeFunction>,
-    state: Table,
+  /**
+   * One statement per table (and per index) with exactly the declared actions, and the table key's use for
+   * encrypted tables: reads need kms:Decrypt, writes also Encrypt and GenerateDataKey (DynamoDB calls KMS with
+   * the caller's permissions for a customer managed key).
+   */
+  private grantDeclaredAccess(
+    fn: CallbridgeFunction,
+    spec: FunctionSpec,
+    tables: Record<TableId, { table: Table; key?: Key; index?: string }>,
+    queues: Map<string, Queue>,
   ) {
+    for (const access of spec.access) {
+      const { table, key, index } = tables[access.table];
+      if (access.actions.length > 0) {
+        fn.fn.addToRolePolicy(
+          new PolicyStatement({
+            effect: Effect.ALLOW,
+            actions: access.actions.map((a) => `dynamodb:${a}`),
+            resources: [table.tableArn],
+          }),
+        );
+      }
+      if (access.indexActions && access.indexActions.length > 0) {
+        if (!index) throw new Error(`manifest: the ${access.table} table has no index`);
+        fn.fn.addToRolePolicy(
+          new PolicyStatement({
+            effect: Effect.ALLOW,
+            actions: access.indexActions.map((a) => `dynamodb:${a}`),
+            resources: [`${table.tableArn}/index/${index}`],
+          }),
+        );
+      }
+      if (key) {
+        const writes = access.actions.some((a) => !READ_ACTIONS.includes(a));
+        key.grant(
+          fn.fn,
+          'kms:Decrypt',
+          'kms:DescribeKey',
+          ...(writes ? ['kms:Encrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'] : []),
+        );
+      }
+    }
+    for (const queueName of spec.sendsTo ?? []) {
+      const queue = queues.get(queueName);
+      if (!queue) throw new Error(`manifest: no queue ${queueName}`);
+      queue.grantSendMessages(fn.fn);
+    }
+  }
+
+  private acknowledgeFindings(ws: WebSocketApi, http: HttpApi, fns: CallbridgeFunction[]) {
     const logicalId = (construct: Construct) => this.getLogicalId(construct.node.defaultChild as CfnElement);
     Validations.of(ws).acknowledge({
       id: 'AwsSolutions-APIG4',
@@ -278,17 +481,22 @@ export class CallbridgeStack extends Stack {
       reason:
         'Each route authenticates in its handler: webhooks by Standard Webhooks HMAC per account, /tickets and /agents by a Kommo disposable token (HS256 JWT with the integration secret).',
     });
-    for (const fn of Object.values(fns)) {
+    for (const fn of fns) {
       const policy = fn.fn.role?.node.tryFindChild('DefaultPolicy');
       if (!policy) continue;
-      Validations.of(policy).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${logicalId(state)}.Arn>/index/*]`,
-        reason: 'table.grant*Data() also covers the table’s indexes; routing queries the byAccount index.',
-      });
       Validations.of(policy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${logicalId(ws)}>/${WS_STAGE}/*/@connections/*]`,
         reason:
           'stage.grantManagementApiAccess(): connection ids exist only at run time; scoped to this API and stage.',
+      });
+      Validations.of(policy).acknowledge({
+        id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        reason: 'DynamoDB re-encrypts with the table key on writes; scoped to the accounts key alone.',
+      });
+      Validations.of(policy).acknowledge({
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason:
+          'DynamoDB generates data keys under the table key on writes; scoped to the accounts key alone.',
       });
     }
   }

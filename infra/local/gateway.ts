@@ -9,20 +9,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { httpRoutes } from '../../lambdas/functions/manifest';
 import type { HttpResult } from '../../lambdas/handlers/http';
 import type { AuthorizerResult, WebSocketEvent, WebSocketResult } from '../../lambdas/handlers/websocket';
-import {
-  CORS,
-  HTTP_ROUTES,
-  type HttpRouteName,
-  originAllowed,
-  WS_LIMITS,
-  WS_STAGE,
-  WS_THROTTLE,
-} from '../routes';
+import { CORS, originAllowed, WS_LIMITS, WS_STAGE, WS_THROTTLE } from '../routes';
 
 export interface GatewayHandlers {
-  http: Record<HttpRouteName, (event: APIGatewayProxyEventV2) => Promise<HttpResult>>;
+  /** By function name, for the HTTP routes the manifest declares. */
+  http: Record<string, (event: APIGatewayProxyEventV2) => Promise<HttpResult>>;
   authorizer: (event: APIGatewayRequestAuthorizerEvent) => Promise<AuthorizerResult>;
   connect: (event: WebSocketEvent) => Promise<WebSocketResult>;
   disconnect: (event: WebSocketEvent) => Promise<WebSocketResult>;
@@ -177,7 +171,9 @@ export class LocalGateway {
     }
     const body = await readBody(req);
     const event = httpEvent(req, url, match.routeKey, match.pathParameters, body);
-    const result = await this.requireHandlers().http[match.handler](event);
+    const handler = this.requireHandlers().http[match.handler];
+    if (!handler) throw new Error(`no handler attached for ${match.routeKey}`);
+    const result = await handler(event);
     res.writeHead(result.statusCode, { ...result.headers, ...this.cors(req) });
     res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
   }
@@ -385,9 +381,8 @@ export class LocalGateway {
   }
 }
 
-const compiled = HTTP_ROUTES.map((route) => ({
+const compiled = httpRoutes().map((route) => ({
   ...route,
-  routeKey: `${route.method} ${route.path}`,
   pattern: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}$`),
 }));
 
@@ -399,7 +394,7 @@ const matchRoute = (method: string, path: string) => {
       const pathParameters = Object.fromEntries(
         Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
       );
-      return { handler: route.handler, routeKey: route.routeKey, pathParameters };
+      return { handler: route.fn, routeKey: route.routeKey, pathParameters };
     }
   }
   return undefined;

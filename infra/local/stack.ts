@@ -9,6 +9,7 @@ import dynalite from 'dynalite';
 import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
+import type { FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
 import { makeWebhookHandler } from '../../lambdas/handlers/webhook';
@@ -21,7 +22,9 @@ import {
 import { silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
+import { attachByManifest, type LocalHandlers } from './functions';
 import { type GatewayOptions, LocalGateway } from './gateway';
+import { type CountingMetrics, countingMetrics } from './metrics';
 import { createTables } from './tables';
 
 export const LOCAL_TABLES = { state: 'callbridge-state', accounts: 'callbridge-accounts' } as const;
@@ -48,6 +51,8 @@ export interface LocalStackOptions {
   accountCacheMs?: number;
   /** How long an abandoned webhook claim blocks a retry (30 s on AWS). */
   claimLeaseMs?: number;
+  /** Per-function timeouts in ms instead of the manifest's (tests that exercise a timeout shorten it). */
+  timeoutsMs?: Partial<Record<FunctionName, number>>;
 }
 
 export interface LocalStack {
@@ -58,6 +63,8 @@ export interface LocalStack {
   dynamo: DynamoDBClient;
   state: DynamoStateStore;
   accounts: DynamoAccountStore;
+  /** What the functions counted (on AWS: EMF metrics). */
+  metrics: CountingMetrics;
   stop(): Promise<void>;
 }
 
@@ -115,28 +122,27 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const pushConcurrency = options.pushConcurrency ?? 32;
   const named = (name: string) => (logger === silentLogger ? logger : withService(logger, name));
 
-  const agents = makeAgentsHandler({ account, agents: state, clock, logger: named('agents') });
-  gateway.attach({
-    http: {
-      webhook: makeWebhookHandler({
-        account,
-        store: state,
-        pusher,
-        clock,
-        logger: named('webhook'),
-        pushConcurrency,
-        claimLeaseMs: options.claimLeaseMs,
-      }),
-      tickets: makeTicketsHandler({
-        account,
-        tickets: state,
-        events: state,
-        clock,
-        logger: named('tickets'),
-        webSocketUrl: gateway.webSocketUrl,
-      }),
-      agents,
-    },
+  const metrics = countingMetrics();
+  const handlers: LocalHandlers = {
+    webhook: makeWebhookHandler({
+      account,
+      store: state,
+      pusher,
+      clock,
+      logger: named('webhook'),
+      metrics,
+      pushConcurrency,
+      claimLeaseMs: options.claimLeaseMs,
+    }),
+    tickets: makeTicketsHandler({
+      account,
+      tickets: state,
+      events: state,
+      clock,
+      logger: named('tickets'),
+      webSocketUrl: gateway.webSocketUrl,
+    }),
+    agents: makeAgentsHandler({ account, agents: state, clock, logger: named('agents') }),
     authorizer: makeAuthorizer({ tickets: state, clock, logger: named('authorizer') }),
     connect: makeConnectHandler({ connections: state, clock, logger: named('connect') }),
     disconnect: makeDisconnectHandler({ connections: state, logger: named('disconnect') }),
@@ -147,9 +153,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       pusher,
       clock,
       logger: named('default'),
+      metrics,
       pushConcurrency,
     }),
-  });
+  };
+  gateway.attach(attachByManifest(handlers, options.timeoutsMs));
 
   return {
     gateway,
@@ -159,6 +167,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     dynamo,
     state,
     accounts,
+    metrics,
     async stop() {
       await gateway.close();
       management.destroy();

@@ -3,7 +3,7 @@ import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
 import { accountLookup, environment, stateStore } from './wiring';
 
-const env = environment(['STATE_TABLE', 'ACCOUNTS_TABLE']);
+const env = environment('agents');
 
 export const handler = makeAgentsHandler({
   account: accountLookup(env.ACCOUNTS_TABLE),

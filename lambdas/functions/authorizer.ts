@@ -3,7 +3,7 @@ import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
 import { environment, stateStore } from './wiring';
 
-const env = environment(['STATE_TABLE']);
+const env = environment('authorizer');
 
 export const handler = makeAuthorizer({
   tickets: stateStore(env.STATE_TABLE),

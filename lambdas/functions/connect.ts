@@ -3,7 +3,7 @@ import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
 import { environment, stateStore } from './wiring';
 
-const env = environment(['STATE_TABLE']);
+const env = environment('connect');
 
 export const handler = makeConnectHandler({
   connections: stateStore(env.STATE_TABLE),

@@ -1,9 +1,10 @@
 import { makeDefaultHandler } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
+import { emfMetrics } from '../metrics';
 import { systemClock } from '../ports';
 import { environment, pusher, stateStore, tuning } from './wiring';
 
-const env = environment(['STATE_TABLE', 'WS_CALLBACK_URL']);
+const env = environment('default');
 const store = stateStore(env.STATE_TABLE);
 
 export const handler = makeDefaultHandler({
@@ -13,5 +14,6 @@ export const handler = makeDefaultHandler({
   pusher: pusher(env.WS_CALLBACK_URL),
   clock: systemClock,
   logger: jsonLogger('default'),
+  metrics: emfMetrics('default'),
   pushConcurrency: tuning.pushConcurrency,
 });

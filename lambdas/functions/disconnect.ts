@@ -2,7 +2,7 @@ import { makeDisconnectHandler } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
 import { environment, stateStore } from './wiring';
 
-const env = environment(['STATE_TABLE']);
+const env = environment('disconnect');
 
 export const handler = makeDisconnectHandler({
   connections: stateStore(env.STATE_TABLE),

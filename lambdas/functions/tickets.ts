@@ -3,7 +3,7 @@ import { jsonLogger } from '../logger';
 import { systemClock } from '../ports';
 import { accountLookup, environment, stateStore } from './wiring';
 
-const env = environment(['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_URL']);
+const env = environment('tickets');
 const store = stateStore(env.STATE_TABLE);
 
 export const handler = makeTicketsHandler({

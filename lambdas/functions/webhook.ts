@@ -1,9 +1,10 @@
 import { makeWebhookHandler } from '../handlers/webhook';
 import { jsonLogger } from '../logger';
+import { emfMetrics } from '../metrics';
 import { systemClock } from '../ports';
 import { accountLookup, environment, pusher, stateStore, tuning } from './wiring';
 
-const env = environment(['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL']);
+const env = environment('webhook');
 
 export const handler = makeWebhookHandler({
   account: accountLookup(env.ACCOUNTS_TABLE),
@@ -11,6 +12,7 @@ export const handler = makeWebhookHandler({
   pusher: pusher(env.WS_CALLBACK_URL),
   clock: systemClock,
   logger: jsonLogger('webhook'),
+  metrics: emfMetrics('webhook'),
   pushConcurrency: tuning.pushConcurrency,
   claimLeaseMs: tuning.claimLeaseMs,
 });

@@ -9,11 +9,11 @@ import { cachedAccountLookup, DynamoAccountStore } from '../adapters/dynamo-acco
 import { DynamoStateStore } from '../adapters/dynamo-state';
 import { readTuning, requireEnv } from '../config';
 import { systemClock } from '../ports';
+import { FUNCTIONS, type FunctionName } from './manifest';
 
-export type EnvName = 'STATE_TABLE' | 'ACCOUNTS_TABLE' | 'WS_CALLBACK_URL' | 'WS_URL';
-
-/** Every variable a function needs, checked together so one error names all that are missing. */
-export const environment = <K extends EnvName>(keys: readonly K[]) => requireEnv(process.env, keys);
+/** The variables the manifest declares for this function, checked together so one error names all missing. */
+export const environment = <F extends FunctionName>(fn: F) =>
+  requireEnv(process.env, FUNCTIONS[fn].env as (typeof FUNCTIONS)[F]['env']);
 
 export const tuning = readTuning(process.env);
 

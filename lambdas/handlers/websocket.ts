@@ -15,7 +15,16 @@ import {
 } from '../core/protocol';
 import { pushAll } from '../delivery';
 import { errorFields } from '../logger';
-import type { CallStore, Clock, ConnectionStore, EventLog, Logger, Pusher, TicketStore } from '../ports';
+import type {
+  CallStore,
+  Clock,
+  ConnectionStore,
+  EventLog,
+  Logger,
+  Metrics,
+  Pusher,
+  TicketStore,
+} from '../ports';
 
 /** API Gateway closes every WebSocket after 2 hours; the record may outlive that by a margin, never by more. */
 export const CONNECTION_MAX_AGE_MS = 2 * 3600_000;
@@ -124,6 +133,7 @@ export interface DefaultDeps {
   pusher: Pusher;
   clock: Clock;
   logger: Logger;
+  metrics: Metrics;
   pushConcurrency: number;
 }
 

@@ -18,6 +18,7 @@ import type {
   ConnectionStore,
   EventLog,
   Logger,
+  Metrics,
   Pusher,
   WebhookLog,
   WebhookResult,
@@ -32,6 +33,7 @@ export interface IngestDeps {
   pusher: Pusher;
   clock: Clock;
   logger: Logger;
+  metrics: Metrics;
   pushConcurrency: number;
   /** A claim older than this is presumed dead and may be taken over by the sender's retry. */
   claimLeaseMs?: number;
@@ -142,6 +144,7 @@ const apply = async (
         connections: store,
         pusher: deps.pusher,
         logger: deps.logger,
+        metrics: deps.metrics,
         pushConcurrency: deps.pushConcurrency,
       },
       subdomain,

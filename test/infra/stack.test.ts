@@ -6,7 +6,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CallbridgeStack } from '../../infra/aws/stack';
+import { CallbridgeStack, constructIdOf } from '../../infra/aws/stack';
+import { allowedCalls, FUNCTIONS, type Manifest } from '../../lambdas/functions/manifest';
 
 // Bundling is skipped here (it is exercised once, below); the template is what these tests read.
 const synth = () => {
@@ -111,6 +112,105 @@ describe('CallbridgeStack', () => {
     for (const stage of Object.values(stages)) {
       expect(JSON.stringify(stage)).not.toMatch(/querystring|ticket/i);
     }
+  });
+
+  it('grants each function exactly the DynamoDB calls its manifest entry declares, and Scan to none', () => {
+    const policies = Object.entries(template.findResources('AWS::IAM::Policy'));
+    for (const [name, spec] of Object.entries(FUNCTIONS)) {
+      const policy = policies.find(([id]) => id.startsWith(`${constructIdOf(name)}Fn`));
+      const statements = (policy?.[1].Properties.PolicyDocument.Statement ?? []) as {
+        Action: string | string[];
+        Resource: unknown;
+      }[];
+      const granted = (resourceMatch: (r: string) => boolean) =>
+        statements
+          .filter((st) => resourceMatch(JSON.stringify(st.Resource)))
+          .flatMap((st) => [st.Action].flat())
+          .filter((a) => a.startsWith('dynamodb:'))
+          .sort();
+      const onIndex = (r: string) => r.includes('/index/byAccount');
+      const onTable = (logical: string) => (r: string) => r.includes(logical) && !onIndex(r);
+      const declared = (table: 'state' | 'accounts', index: boolean) =>
+        [...allowedCalls(spec, table, index)].map((a) => `dynamodb:${a}`).sort();
+      expect(granted(onTable('State')), `${name} on the state table`).toEqual(declared('state', false));
+      expect(granted(onIndex), `${name} on the account index`).toEqual(declared('state', true));
+      expect(granted(onTable('Accounts')), `${name} on the accounts table`).toEqual(
+        declared('accounts', false),
+      );
+    }
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('dynamodb:Scan');
+    // The finding that started this: a widget's ticket request reads the account's latest seq.
+    expect(allowedCalls(FUNCTIONS.tickets, 'state', false).has('GetItem')).toBe(true);
+  });
+
+  it('sends alarms to a topic whose key CloudWatch may use, with an optional e-mail subscription', () => {
+    const keys = template.findResources('AWS::KMS::Key');
+    const alarmsKey = Object.entries(keys).find(([id]) => id.startsWith('AlarmsKey'));
+    expect(JSON.stringify(alarmsKey?.[1].Properties.KeyPolicy)).toContain('cloudwatch.amazonaws.com');
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [alarmsKey?.[0], 'Arn'] },
+    });
+    template.hasParameter('AlarmEmail', { Type: 'String' });
+    template.hasResource('AWS::SNS::Subscription', {
+      Condition: 'HasAlarmEmail',
+      Properties: Match.objectLike({ Protocol: 'email', Endpoint: { Ref: 'AlarmEmail' } }),
+    });
+  });
+
+  it('alarms on DynamoDB throttling of both tables and the index, and on push failures', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+    const throttles = alarms.filter((a) => /ThrottleEvents$/.test(a.MetricName));
+    // Two tables × read/write, plus the state table's index × read/write.
+    expect(throttles).toHaveLength(6);
+    expect(
+      throttles.filter((a) => JSON.stringify(a.Dimensions).includes('GlobalSecondaryIndexName')),
+    ).toHaveLength(2);
+    const pushFailures = alarms.filter((a) => a.MetricName === 'PushFailures');
+    expect(pushFailures.map((a) => a.Dimensions[0].Value).sort()).toEqual(['default', 'webhook']);
+  });
+
+  it('turns queue and schedule triggers into a queue with a dead-letter queue, age alarms and a rule', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const manifest: Manifest = {
+      ...FUNCTIONS,
+      worker: {
+        entry: 'connect',
+        description: 'test: a queue consumer',
+        memoryMb: 256,
+        timeoutSeconds: 30,
+        env: [],
+        access: [],
+        manageConnections: false,
+        triggers: [{ kind: 'queue', queue: 'jobs', batchSize: 10, maxReceives: 5, maxAgeAlarmSeconds: 600 }],
+      },
+      sweeper: {
+        entry: 'connect',
+        description: 'test: a schedule',
+        memoryMb: 256,
+        timeoutSeconds: 30,
+        env: [],
+        access: [],
+        manageConnections: false,
+        sendsTo: ['jobs'],
+        triggers: [{ kind: 'schedule', everyMinutes: 60 }],
+      },
+    };
+    const t = Template.fromStack(new CallbridgeStack(app, 'Queues', { manifest }));
+    t.resourceCountIs('AWS::SQS::Queue', 2);
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }),
+      VisibilityTimeout: 180,
+    });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: 600,
+    });
+    t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).toContain('sqs:SendMessage');
   });
 
   it('alarms on function errors and throttles and on API 5xx', () => {

@@ -1,0 +1,214 @@
+/**
+ * Every function of Callbridge, declared once: its entry, the environment it reads, the tables and the exact
+ * DynamoDB calls it makes on them, whether it posts to sockets, what triggers it, and its limits.
+ *
+ * The CDK stack turns this into functions, least-privilege policies, routes and alarms; the local stack wires
+ * the same triggers and enforces the same timeouts; the rehearsal checks the template against it. A handler
+ * that starts making a new call must say so here, or the local stack's access check and the rehearsal's IAM
+ * check refuse it the way AWS would.
+ *
+ * Pure data: Lambda entries import it to read their environment, so it must stay free of CDK and SDK imports.
+ */
+
+export type EnvSource =
+  | { kind: 'table-name'; table: TableId }
+  /** The stage's management endpoint (https://…/prod) or the URL a widget opens (wss://…/prod). */
+  | { kind: 'websocket'; url: 'callback' | 'public' }
+  | { kind: 'queue-url'; queue: string };
+
+/** Where each environment variable's value comes from at deploy time; the only variables a function may read. */
+export const ENV_SOURCES = {
+  STATE_TABLE: { kind: 'table-name', table: 'state' },
+  ACCOUNTS_TABLE: { kind: 'table-name', table: 'accounts' },
+  WS_CALLBACK_URL: { kind: 'websocket', url: 'callback' },
+  WS_URL: { kind: 'websocket', url: 'public' },
+} as const satisfies Record<string, EnvSource>;
+export type EnvName = keyof typeof ENV_SOURCES;
+
+export const DYNAMO_ACTIONS = [
+  'GetItem',
+  'BatchGetItem',
+  'Query',
+  'Scan',
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'BatchWriteItem',
+  'ConditionCheckItem',
+] as const;
+export type DynamoAction = (typeof DYNAMO_ACTIONS)[number];
+
+/** Actions that only read; any other needs write access to the table (and its key, if encrypted). */
+export const READ_ACTIONS: readonly DynamoAction[] = [
+  'GetItem',
+  'BatchGetItem',
+  'Query',
+  'Scan',
+  'ConditionCheckItem',
+];
+
+export type TableId = 'state' | 'accounts';
+
+export interface TableAccess {
+  table: TableId;
+  /** Calls on the table itself. */
+  actions: readonly DynamoAction[];
+  /** Calls on its account index (the only index there is). */
+  indexActions?: readonly ('Query' | 'Scan')[];
+}
+
+export type Trigger =
+  | { kind: 'http'; method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string }
+  | { kind: 'websocket'; route: '$connect' | '$disconnect' | '$default' }
+  /** The REQUEST authorizer of `$connect`; browsers cannot send headers, so the identity is in the query. */
+  | { kind: 'websocket-authorizer'; identitySource: readonly string[] }
+  | { kind: 'schedule'; everyMinutes: number }
+  /** An SQS queue with a dead-letter queue after `maxReceives`; its age of oldest message is alarmed. */
+  | { kind: 'queue'; queue: string; batchSize: number; maxReceives: number; maxAgeAlarmSeconds: number };
+
+export interface FunctionSpec {
+  /** File under lambdas/functions, without extension. */
+  entry: string;
+  description: string;
+  memoryMb: number;
+  timeoutSeconds: number;
+  /** Concurrency set aside so that another function's burst cannot starve this one. */
+  reservedConcurrency?: number;
+  env: readonly EnvName[];
+  access: readonly TableAccess[];
+  /** PostToConnection (and the rest of the @connections API) on the WebSocket stage. */
+  manageConnections: boolean;
+  /** Queues (declared by a `queue` trigger of some function) this function sends to. */
+  sendsTo?: readonly string[];
+  triggers: readonly Trigger[];
+}
+
+export const FUNCTIONS = {
+  webhook: {
+    entry: 'webhook',
+    description: 'Signed call events from a phone system: state, seq, copies for resume, push',
+    memoryMb: 512,
+    timeoutSeconds: 25,
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL'],
+    access: [
+      { table: 'accounts', actions: ['GetItem'] },
+      {
+        table: 'state',
+        actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
+        indexActions: ['Query'],
+      },
+    ],
+    manageConnections: true,
+    triggers: [{ kind: 'http', method: 'POST', path: '/webhooks/{subdomain}' }],
+  },
+  tickets: {
+    entry: 'tickets',
+    description: 'Kommo disposable token in, single-use WebSocket ticket out',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_URL'],
+    access: [
+      { table: 'accounts', actions: ['GetItem'] },
+      // PutItem stores the ticket; GetItem reads the account's latest seq for a fresh client.
+      { table: 'state', actions: ['PutItem', 'GetItem'] },
+    ],
+    manageConnections: false,
+    triggers: [{ kind: 'http', method: 'POST', path: '/tickets' }],
+  },
+  agents: {
+    entry: 'agents',
+    description: 'Read and replace the user → extension map',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE'],
+    access: [
+      { table: 'accounts', actions: ['GetItem'] },
+      { table: 'state', actions: ['GetItem', 'PutItem'] },
+    ],
+    manageConnections: false,
+    triggers: [
+      { kind: 'http', method: 'GET', path: '/agents' },
+      { kind: 'http', method: 'PUT', path: '/agents' },
+    ],
+  },
+  authorizer: {
+    entry: 'authorizer',
+    description: 'Consumes a single-use ticket on $connect',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['STATE_TABLE'],
+    access: [{ table: 'state', actions: ['DeleteItem'] }],
+    manageConnections: false,
+    triggers: [{ kind: 'websocket-authorizer', identitySource: ['route.request.querystring.ticket'] }],
+  },
+  connect: {
+    entry: 'connect',
+    description: 'Registers an admitted socket under its account and user',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['STATE_TABLE'],
+    access: [{ table: 'state', actions: ['PutItem'] }],
+    manageConnections: false,
+    triggers: [{ kind: 'websocket', route: '$connect' }],
+  },
+  disconnect: {
+    entry: 'disconnect',
+    description: 'Forgets a closed socket',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['STATE_TABLE'],
+    access: [{ table: 'state', actions: ['DeleteItem'] }],
+    manageConnections: false,
+    triggers: [{ kind: 'websocket', route: '$disconnect' }],
+  },
+  default: {
+    entry: 'default',
+    description: 'A widget’s ping and resume: replay, snapshot',
+    memoryMb: 256,
+    timeoutSeconds: 25,
+    env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
+    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'DeleteItem'] }],
+    manageConnections: true,
+    triggers: [{ kind: 'websocket', route: '$default' }],
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export type FunctionName = keyof typeof FUNCTIONS;
+export type Manifest = Record<string, FunctionSpec>;
+
+export interface HttpRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  routeKey: string;
+  fn: string;
+}
+
+/** Every HTTP route of a manifest, in declaration order. */
+export const httpRoutes = (manifest: Manifest = FUNCTIONS): HttpRoute[] =>
+  Object.entries(manifest).flatMap(([fn, spec]) =>
+    spec.triggers.flatMap((t) =>
+      t.kind === 'http' ? [{ method: t.method, path: t.path, routeKey: `${t.method} ${t.path}`, fn }] : [],
+    ),
+  );
+
+/** The function behind a WebSocket route or the authorizer; exactly one each. */
+export const webSocketFunction = (
+  kind: 'websocket-authorizer' | '$connect' | '$disconnect' | '$default',
+  manifest: Manifest = FUNCTIONS,
+): string => {
+  const found = Object.entries(manifest).filter(([, spec]) =>
+    spec.triggers.some((t) =>
+      kind === 'websocket-authorizer' ? t.kind === kind : t.kind === 'websocket' && t.route === kind,
+    ),
+  );
+  if (found.length !== 1 || !found[0]) {
+    throw new Error(`manifest: expected exactly one function for ${kind}, found ${found.length}`);
+  }
+  return found[0][0];
+};
+
+/** The calls a function may make on a table: `dynamodb:<Action>` on the table, or on its index. */
+export const allowedCalls = (spec: FunctionSpec, table: TableId, onIndex: boolean): ReadonlySet<string> => {
+  const access = spec.access.find((a) => a.table === table);
+  return new Set<string>((onIndex ? access?.indexActions : access?.actions) ?? []);
+};
