@@ -91,11 +91,9 @@ export const deliverCallUpdate = async (
   record: CallRecord,
   seq: number,
   nowMs: number,
-  knownConnections?: Connection[],
 ): Promise<PushTally> => {
   const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view: viewOf(record) };
   const data = JSON.stringify(message);
-  const wanted = new Set(record.users);
   const store = () =>
     deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs);
   const lookup = () => deps.connections.connectionsOf(subdomain, record.users, nowMs);
@@ -110,7 +108,7 @@ export const deliverCallUpdate = async (
     await store();
     return push(await lookup());
   }
-  const first = knownConnections ? knownConnections.filter((c) => wanted.has(c.userId)) : await lookup();
+  const first = await lookup();
   const tally = await push(first);
   await store();
   const reached = new Set(first.map((c) => c.connectionId));

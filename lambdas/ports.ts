@@ -21,12 +21,10 @@ export interface ConnectionStore {
   saveConnection(connection: Connection): Promise<void>;
   getConnection(connectionId: string): Promise<Connection | undefined>;
   removeConnection(connectionId: string): Promise<void>;
-  /** Live connections of some users, or of the whole account. Never a Scan. */
-  connectionsOf(
-    subdomain: string,
-    users: readonly number[] | 'everyone',
-    nowMs: number,
-  ): Promise<Connection[]>;
+  /** Live connections of these users, by a strongly consistent read: a socket is found once $connect returned. */
+  connectionsOf(subdomain: string, users: readonly number[], nowMs: number): Promise<Connection[]>;
+  /** Every user who has connected to this account (a ring-all reaches them beside the agent map's users). */
+  connectedUsers(subdomain: string): Promise<number[]>;
 }
 
 export interface TicketStore {

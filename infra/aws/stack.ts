@@ -96,11 +96,6 @@ export class CallbridgeStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    state.addGlobalSecondaryIndex({
-      indexName: STATE_TABLE.accountIndex.name,
-      partitionKey: { name: STATE_TABLE.accountIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: STATE_TABLE.accountIndex.sortKey, type: AttributeType.STRING },
-    });
 
     // Account secrets get a key of their own: only functions granted this key can read them at all.
     const accountsKey = new Key(this, 'AccountsKey', {
@@ -117,7 +112,7 @@ export class CallbridgeStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const tables: Record<TableId, { table: Table; key?: Key; index?: string }> = {
-      state: { table: state, index: STATE_TABLE.accountIndex.name },
+      state: { table: state },
       accounts: { table: accounts, key: accountsKey },
     };
 

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { httpRoutes } from '../../lambdas/functions/manifest';
+import { type HttpRoute, httpRoutes } from '../../lambdas/functions/manifest';
 import type { HttpResult } from '../../lambdas/handlers/http';
 import type { AuthorizerResult, WebSocketEvent, WebSocketResult } from '../../lambdas/handlers/websocket';
 import { CORS, originAllowed, WS_LIMITS, WS_STAGE, WS_THROTTLE } from '../routes';
@@ -33,6 +33,17 @@ export interface GatewayOptions {
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
   maxMessageBytes?: number;
+  /** The HTTP routes; the manifest's when absent (the rehearsal passes the template's). */
+  routes?: readonly HttpRoute[];
+  /**
+   * IAM for the @connections API, as AWS checks `execute-api:ManageConnections` on every call: the caller's
+   * access key id (from its SigV4 signature), the method and the connection. Every call is allowed when absent.
+   */
+  authorizeManagement?: (request: {
+    accessKeyId: string | undefined;
+    method: string;
+    connectionId: string;
+  }) => { allowed: true } | { allowed: false; message: string };
   /** Extra routes served before the API (the demo page). Return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
   log?: (line: string) => void;
@@ -63,7 +74,10 @@ export class LocalGateway {
   /** The stage's token bucket for incoming messages, as API Gateway applies its stage throttle. */
   private bucket = { tokens: WS_THROTTLE.burstLimit as number, at: Date.now() };
 
+  private readonly compiled: CompiledRoute[];
+
   constructor(private readonly options: GatewayOptions) {
+    this.compiled = compileRoutes(options.routes ?? httpRoutes());
     this.server = createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         this.log(`internal error: ${error instanceof Error ? error.stack : String(error)}`);
@@ -163,7 +177,7 @@ export class LocalGateway {
       res.end();
       return;
     }
-    const match = matchRoute(req.method ?? 'GET', url.pathname);
+    const match = matchRoute(this.compiled, req.method ?? 'GET', url.pathname);
     if (!match) {
       res.writeHead(404, { 'content-type': 'application/json', ...this.cors(req) });
       res.end('{"message":"Not Found"}');
@@ -188,6 +202,16 @@ export class LocalGateway {
       res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type });
       res.end(JSON.stringify({ message }));
     };
+    const denied = this.options.authorizeManagement?.({
+      accessKeyId: /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1],
+      method: req.method ?? '',
+      connectionId,
+    });
+    if (denied && !denied.allowed) {
+      res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' });
+      res.end(JSON.stringify({ Message: denied.message }));
+      return;
+    }
     if (fault === 'hang') {
       this.hung.add(res);
       res.on('close', () => this.hung.delete(res));
@@ -232,7 +256,8 @@ export class LocalGateway {
     head: Buffer,
   ): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
-    if (url.pathname !== '/ws') {
+    // `/ws` for the demo and tests; `/{stage}` is the path of the URL CDK outputs (the rehearsal opens that).
+    if (url.pathname !== '/ws' && url.pathname !== `/${WS_STAGE}`) {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
     }
@@ -381,12 +406,15 @@ export class LocalGateway {
   }
 }
 
-const compiled = httpRoutes().map((route) => ({
-  ...route,
-  pattern: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}$`),
-}));
+type CompiledRoute = HttpRoute & { pattern: RegExp };
 
-const matchRoute = (method: string, path: string) => {
+const compileRoutes = (routes: readonly HttpRoute[]): CompiledRoute[] =>
+  routes.map((route) => ({
+    ...route,
+    pattern: new RegExp(`^${route.path.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}$`),
+  }));
+
+const matchRoute = (compiled: readonly CompiledRoute[], method: string, path: string) => {
   for (const route of compiled) {
     if (route.method !== method) continue;
     const m = route.pattern.exec(path);

@@ -23,7 +23,7 @@ const waitUntilActive = async (client: DynamoDBClient, name: string, timeoutMs =
 
 /** The same key design the CDK stack declares. dynalite has no TTL, so expiry is filtered on read. */
 export const createTables = async (client: DynamoDBClient, names: { state: string; accounts: string }) => {
-  const { partitionKey, sortKey, accountIndex } = STATE_TABLE;
+  const { partitionKey, sortKey } = STATE_TABLE;
   const create = async (command: CreateTableCommand) => {
     try {
       await client.send(command);
@@ -39,22 +39,10 @@ export const createTables = async (client: DynamoDBClient, names: { state: strin
       AttributeDefinitions: [
         { AttributeName: partitionKey, AttributeType: 'S' },
         { AttributeName: sortKey, AttributeType: 'S' },
-        { AttributeName: accountIndex.partitionKey, AttributeType: 'S' },
-        { AttributeName: accountIndex.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: partitionKey, KeyType: 'HASH' },
         { AttributeName: sortKey, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: accountIndex.name,
-          KeySchema: [
-            { AttributeName: accountIndex.partitionKey, KeyType: 'HASH' },
-            { AttributeName: accountIndex.sortKey, KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
       ],
     }),
   );

@@ -7,7 +7,11 @@ const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime`;
 const [file, exportName] = (process.env._HANDLER ?? '').split('.');
 
 const post = (path, body) =>
-  fetch(`${api}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  fetch(`${api}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
 
 const errorBody = (error) => ({
   errorType: error instanceof Error ? error.name : 'Error',

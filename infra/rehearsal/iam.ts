@@ -24,7 +24,10 @@ const list = (value: string | string[] | undefined): string[] =>
 
 /** IAM wildcards: `*` any run of characters, `?` one; actions compare case-insensitively. */
 export const wildcardMatch = (pattern: string, value: string, ignoreCase = false): boolean => {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`, ignoreCase ? 'i' : '').test(value);
 };
 
@@ -63,13 +66,13 @@ export const rolePolicies = (template: CfnTemplate, roleLogicalId: string): Name
           (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleLogicalId }),
         ),
     )
-    .map(([id, r]) => ({
-      name: id,
-      statements: list(
-        (resolve(template, (r.Properties?.PolicyDocument as { Statement: unknown }).Statement) ??
-          []) as unknown as string[],
-      ) as unknown as Statement[],
-    }));
+    .map(([id, r]) => {
+      const document = resolve(template, r.Properties?.PolicyDocument) as {
+        Statement?: Statement | Statement[];
+      };
+      const statements = document.Statement ?? [];
+      return { name: id, statements: Array.isArray(statements) ? statements : [statements] };
+    });
 
 /**
  * Whether a KMS key's policy delegates to IAM: only then do identity policies grant its use (the key policy is

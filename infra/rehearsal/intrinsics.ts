@@ -25,7 +25,11 @@ export const physicalId = (template: CfnTemplate, logicalId: string): string => 
       return `Rehearsal-${logicalId}`;
     case 'AWS::ApiGatewayV2::Api':
       // API ids are 10 lower-case alphanumerics.
-      return logicalId.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 10).padEnd(10, '0');
+      return logicalId
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, '')
+        .slice(0, 10)
+        .padEnd(10, '0');
     case 'AWS::KMS::Key':
       return `key-${logicalId.toLowerCase()}`;
     case 'AWS::IAM::Role':

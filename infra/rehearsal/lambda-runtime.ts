@@ -100,8 +100,8 @@ class Environment {
     }
     const body = await readJson(req);
     const done = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(url);
-    if (req.method === 'POST' && done && this.current?.requestId === done[1]) {
-      const invocation = this.current;
+    const invocation = this.current;
+    if (req.method === 'POST' && done && invocation && invocation.requestId === done[1]) {
       clearTimeout(invocation.timer);
       this.current = undefined;
       res.writeHead(202).end('{"status":"OK"}');
@@ -225,10 +225,7 @@ export class LambdaFunction {
       }
     }
     const starting = [...this.environments].filter((e) => e.initMs === undefined).length;
-    if (
-      this.queue.length > starting &&
-      this.environments.size < (this.options.maxEnvironments ?? 4)
-    ) {
+    if (this.queue.length > starting && this.environments.size < (this.options.maxEnvironments ?? 4)) {
       const env = new Environment(this, this.config);
       this.environments.add(env);
       env.start(this.options.nodeBinary).catch((error: unknown) => this.initFailed(error as Error));

@@ -17,13 +17,19 @@ import { mapBounded } from '../core/fanout';
 import type { CallMessage } from '../core/protocol';
 import type { AgentMap } from '../core/routing';
 import type { Connection, StateStore, WebhookClaim, WebhookResult } from '../ports';
-import { STATE_TABLE } from './table-design';
 
 const DAY_SECONDS = 86_400;
 const seconds = (ms: number) => Math.floor(ms / 1000);
 const pad = (seq: number) => String(seq).padStart(15, '0');
 const userKey = (sub: string, userId: number) => `U#${sub}#${userId}`;
-const accountConnections = (sub: string) => `A#${sub}#C`;
+const CONNECTION_PREFIX = 'c:';
+const connectionAttribute = (connectionId: string) => `${CONNECTION_PREFIX}${connectionId}`;
+/** Shards of an account's directory of users: 10,000 users make sixteen items of about 4 KB. */
+const DIRECTORY_SHARDS = 16;
+const directoryKey = (sub: string, userId: number) => ({
+  pk: `A#${sub}#DIR#${userId % DIRECTORY_SHARDS}`,
+  sk: 'DIR',
+});
 
 const isConditionFailure = (error: unknown): boolean =>
   error instanceof ConditionalCheckFailedException ||
@@ -50,24 +56,49 @@ export class DynamoStateStore implements StateStore {
 
   // --- connections ---
 
+  /**
+   * A socket is stored twice: under its id (what `$default` and `$disconnect` know) and as an attribute of its
+   * user's CONNS item, which routing reads with a strongly consistent BatchGet. No index is involved, so a
+   * socket is routable the moment `$connect` returns: an index would lag. The user also joins the account's
+   * directory (a number set, sharded), which is how a ring-all finds users the agent map does not name.
+   */
   async saveConnection(c: Connection): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: {
-          pk: `C#${c.connectionId}`,
-          sk: 'C',
-          gsi1pk: accountConnections(c.subdomain),
-          gsi1sk: `${c.userId}#${c.connectionId}`,
-          connectionId: c.connectionId,
-          subdomain: c.subdomain,
-          userId: c.userId,
-          connectedAt: c.connectedAt,
-          expiresAt: c.expiresAt,
-          ttl: seconds(c.expiresAt),
-        },
-      }),
-    );
+    const info = { connectedAt: c.connectedAt, expiresAt: c.expiresAt };
+    await Promise.all([
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: `C#${c.connectionId}`,
+            sk: 'C',
+            connectionId: c.connectionId,
+            subdomain: c.subdomain,
+            userId: c.userId,
+            ...info,
+            ttl: seconds(c.expiresAt),
+          },
+        }),
+      ),
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: userKey(c.subdomain, c.userId), sk: 'CONNS' },
+          // The item lives as long as its newest socket can.
+          UpdateExpression: 'SET #c = :info, #ttl = :ttl',
+          ExpressionAttributeNames: { '#c': connectionAttribute(c.connectionId), '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':info': info, ':ttl': seconds(c.expiresAt) },
+        }),
+      ),
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: directoryKey(c.subdomain, c.userId),
+          UpdateExpression: 'ADD #u :u',
+          ExpressionAttributeNames: { '#u': 'users' },
+          ExpressionAttributeValues: { ':u': new Set([c.userId]) },
+        }),
+      ),
+    ]);
   }
 
   async getConnection(connectionId: string): Promise<Connection | undefined> {
@@ -82,45 +113,77 @@ export class DynamoStateStore implements StateStore {
   }
 
   async removeConnection(connectionId: string): Promise<void> {
+    const { Attributes } = await this.db.send(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: `C#${connectionId}`, sk: 'C' },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    if (!Attributes) return;
+    const c = toConnection(Attributes);
     await this.db.send(
-      new DeleteCommand({ TableName: this.table, Key: { pk: `C#${connectionId}`, sk: 'C' } }),
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: userKey(c.subdomain, c.userId), sk: 'CONNS' },
+        UpdateExpression: 'REMOVE #c',
+        ExpressionAttributeNames: { '#c': connectionAttribute(connectionId) },
+      }),
     );
   }
 
-  async connectionsOf(
-    sub: string,
-    users: readonly number[] | 'everyone',
-    nowMs: number,
-  ): Promise<Connection[]> {
-    // A handful of users: one key lookup each. Many (or ring-all): one pass over the account's partition.
-    const perUser = users !== 'everyone' && users.length <= 8;
-    const prefixes = perUser ? users.map((u) => `${u}#`) : [undefined];
-    const wanted = users === 'everyone' ? undefined : new Set(users);
-    const pages = await Promise.all(prefixes.map((prefix) => this.queryConnections(sub, prefix)));
-    return pages.flat().filter((c) => c.expiresAt > nowMs && (wanted === undefined || wanted.has(c.userId)));
+  async connectionsOf(sub: string, users: readonly number[], nowMs: number): Promise<Connection[]> {
+    const keys = [...new Set(users)].map((u) => ({ pk: userKey(sub, u), sk: 'CONNS' }));
+    const items = await this.batchGet(keys);
+    const out: Connection[] = [];
+    for (const item of items) {
+      const userId = Number(String(item.pk).split('#')[2]);
+      for (const [name, value] of Object.entries(item)) {
+        if (!name.startsWith(CONNECTION_PREFIX)) continue;
+        const info = value as { connectedAt: number; expiresAt: number };
+        if (info.expiresAt <= nowMs) continue;
+        out.push({
+          connectionId: name.slice(CONNECTION_PREFIX.length),
+          subdomain: sub,
+          userId,
+          connectedAt: Number(info.connectedAt),
+          expiresAt: Number(info.expiresAt),
+        });
+      }
+    }
+    return out;
   }
 
-  private async queryConnections(sub: string, prefix: string | undefined): Promise<Connection[]> {
-    const { name, partitionKey, sortKey } = STATE_TABLE.accountIndex;
-    const out: Connection[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: name,
-          KeyConditionExpression: prefix ? '#p = :p AND begins_with(#s, :s)' : '#p = :p',
-          ExpressionAttributeNames: prefix ? { '#p': partitionKey, '#s': sortKey } : { '#p': partitionKey },
-          ExpressionAttributeValues: prefix
-            ? { ':p': accountConnections(sub), ':s': prefix }
-            : { ':p': accountConnections(sub) },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) out.push(toConnection(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return out;
+  async connectedUsers(sub: string): Promise<number[]> {
+    const keys = Array.from({ length: DIRECTORY_SHARDS }, (_, shard) => ({
+      pk: `A#${sub}#DIR#${shard}`,
+      sk: 'DIR',
+    }));
+    const items = await this.batchGet(keys);
+    return items.flatMap((item) => [...((item.users as Set<number> | undefined) ?? [])].map(Number));
+  }
+
+  /** Strongly consistent BatchGet of any number of keys: 100 per request, unprocessed keys retried. */
+  private async batchGet(keys: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+    const chunks: Record<string, unknown>[][] = [];
+    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
+    const pages = await mapBounded(chunks, 8, async (chunk) => {
+      const out: Record<string, unknown>[] = [];
+      let pending: Record<string, unknown>[] | undefined = chunk;
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 6)
+          throw new Error(`could not read ${pending.length} item(s) after ${attempt} attempts`);
+        const page: BatchGetCommandOutput = await this.db.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        out.push(...(page.Responses?.[this.table] ?? []));
+        pending = page.UnprocessedKeys?.[this.table]?.Keys;
+      }
+      return out;
+    });
+    return pages.flat();
   }
 
   // --- tickets ---
@@ -263,20 +326,8 @@ export class DynamoStateStore implements StateStore {
   }
 
   async getCalls(sub: string, callIds: readonly string[]): Promise<CallRecord[]> {
-    const out: CallRecord[] = [];
-    for (let i = 0; i < callIds.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = callIds
-        .slice(i, i + 100)
-        .map((id) => ({ pk: `A#${sub}#CALL#${id}`, sk: 'CALL' }));
-      while (keys && keys.length > 0) {
-        const page: BatchGetCommandOutput = await this.db.send(
-          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }),
-        );
-        for (const item of page.Responses?.[this.table] ?? []) out.push(item.record as CallRecord);
-        keys = page.UnprocessedKeys?.[this.table]?.Keys;
-      }
-    }
-    return out;
+    const items = await this.batchGet(callIds.map((id) => ({ pk: `A#${sub}#CALL#${id}`, sk: 'CALL' })));
+    return items.map((item) => item.record as CallRecord);
   }
 
   async saveCall(sub: string, record: CallRecord, nowMs: number): Promise<boolean> {

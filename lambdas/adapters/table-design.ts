@@ -1,8 +1,11 @@
 /**
  * The key design of the two tables, in one place: the CDK stack, the local stack and the adapters read it.
  *
- * State table (pk, sk; TTL attribute `ttl` in epoch seconds; GSI `byAccount` on gsi1pk/gsi1sk):
- *   C#<connectionId>       / C            a socket          gsi1: A#<sub>#C / <userId>#<connectionId>
+ * State table (pk, sk; TTL attribute `ttl` in epoch seconds; no index: every read is by key, strongly
+ * consistent where it decides delivery, so nothing waits on an index's eventual consistency):
+ *   C#<connectionId>       / C            a socket, by id (for $default and $disconnect)
+ *   U#<sub>#<userId>       / CONNS        the user's live sockets, one attribute `c:<connectionId>` each
+ *   A#<sub>#DIR#<shard>    / DIR          users who have connected (number set; 16 shards by user id)
  *   T#<sha256(ticket)>     / T            a ticket (single use, ≤60 s)
  *   A#<sub>                / AGENTS       user → extension map
  *   A#<sub>#W#<webhookId>  / W            webhook claim and first result (dedupe, 24 h)
@@ -19,7 +22,6 @@ export const STATE_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'ttl',
-  accountIndex: { name: 'byAccount', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
 } as const;
 
 export const ACCOUNTS_TABLE = { partitionKey: 'subdomain' } as const;

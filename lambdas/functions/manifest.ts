@@ -92,10 +92,10 @@ export const FUNCTIONS = {
     env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
+      // BatchGetItem finds the recipients' sockets; DeleteItem and UpdateItem also forget gone ones.
       {
         table: 'state',
-        actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
-        indexActions: ['Query'],
+        actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
       },
     ],
     manageConnections: true,
@@ -147,7 +147,8 @@ export const FUNCTIONS = {
     memoryMb: 256,
     timeoutSeconds: 10,
     env: ['STATE_TABLE'],
-    access: [{ table: 'state', actions: ['PutItem'] }],
+    // PutItem: the socket by id; UpdateItem: its user's CONNS item and the account's directory.
+    access: [{ table: 'state', actions: ['PutItem', 'UpdateItem'] }],
     manageConnections: false,
     triggers: [{ kind: 'websocket', route: '$connect' }],
   },
@@ -157,7 +158,7 @@ export const FUNCTIONS = {
     memoryMb: 256,
     timeoutSeconds: 10,
     env: ['STATE_TABLE'],
-    access: [{ table: 'state', actions: ['DeleteItem'] }],
+    access: [{ table: 'state', actions: ['DeleteItem', 'UpdateItem'] }],
     manageConnections: false,
     triggers: [{ kind: 'websocket', route: '$disconnect' }],
   },
@@ -167,7 +168,7 @@ export const FUNCTIONS = {
     memoryMb: 256,
     timeoutSeconds: 25,
     env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
-    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'DeleteItem'] }],
+    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'DeleteItem', 'UpdateItem'] }],
     manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$default' }],
   },

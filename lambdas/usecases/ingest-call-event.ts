@@ -14,7 +14,6 @@ import type {
   AgentStore,
   CallStore,
   Clock,
-  Connection,
   ConnectionStore,
   EventLog,
   Logger,
@@ -29,7 +28,7 @@ export interface IngestDeps {
     CallStore &
     AgentStore &
     EventLog &
-    Pick<ConnectionStore, 'connectionsOf' | 'removeConnection'>;
+    Pick<ConnectionStore, 'connectionsOf' | 'connectedUsers' | 'removeConnection'>;
   pusher: Pusher;
   clock: Clock;
   logger: Logger;
@@ -106,13 +105,10 @@ const apply = async (
       needsMap ? store.getAgentMap(subdomain) : Promise.resolve({}),
     ]);
     const audience = resolveAudience(callEvent.agents, agentMap);
-    let accountConnections: Connection[] | undefined;
     let users: number[];
     if (audience.kind === 'everyone') {
-      accountConnections = await store.connectionsOf(subdomain, 'everyone', now);
-      users = [
-        ...new Set([...Object.keys(agentMap).map(Number), ...accountConnections.map((c) => c.userId)]),
-      ];
+      const connected = await store.connectedUsers(subdomain);
+      users = [...new Set([...Object.keys(agentMap).map(Number), ...connected])];
     } else {
       users = audience.users;
     }
@@ -151,7 +147,6 @@ const apply = async (
       decision.record,
       seq,
       now,
-      accountConnections,
     );
     return {
       status: 'accepted',
