@@ -35,7 +35,10 @@ export const GONE_GRACE_MS = 10_000;
 export interface PushItem {
   connectionId: string;
   data: string;
-  /** When the connection was stored; absent for a reply to the connection that just spoke. */
+  /**
+   * When the connection was stored; absent for a reply to the connection that just spoke, which is never
+   * forgotten here: its own $disconnect (or the record's TTL) does that.
+   */
   connectedAt?: number;
 }
 
@@ -56,7 +59,7 @@ export const pushAll = async (
       else {
         tally.gone++;
         const connectedAt = items[index]?.connectedAt;
-        if (connectedAt === undefined || nowMs - connectedAt > GONE_GRACE_MS) gone.push(connectionId);
+        if (connectedAt !== undefined && nowMs - connectedAt > GONE_GRACE_MS) gone.push(connectionId);
       }
     } else {
       tally.failed++;

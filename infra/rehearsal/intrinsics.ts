@@ -102,6 +102,14 @@ export const resolve = (template: CfnTemplate, value: unknown): unknown => {
       const [separator, source] = arg as [string, unknown];
       return String(resolve(template, source)).split(separator);
     }
+    if (key === 'Fn::Sub') {
+      const [text, vars] = (Array.isArray(arg) ? arg : [arg, {}]) as [string, Record<string, unknown>];
+      return text.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
+        if (name in vars) return String(resolve(template, vars[name]));
+        const [ref, attribute] = name.split('.');
+        return String(resolve(template, attribute ? { 'Fn::GetAtt': [ref, attribute] } : { Ref: ref }));
+      });
+    }
     if (key.startsWith('Fn::')) throw new Error(`rehearsal: ${key} is not modelled`);
   }
   return Object.fromEntries(entries.map(([k, v]) => [k, resolve(template, v)]));

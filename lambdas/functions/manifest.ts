@@ -168,7 +168,8 @@ export const FUNCTIONS = {
     memoryMb: 256,
     timeoutSeconds: 25,
     env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
-    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'DeleteItem', 'UpdateItem'] }],
+    // GetItem: the connection and the latest seq; Query: the replay and active calls; BatchGetItem: the calls.
+    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem'] }],
     manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$default' }],
   },

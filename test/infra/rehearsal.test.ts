@@ -1,0 +1,238 @@
+/**
+ * The deployment rehearsed: the synthesized template, its built bundles on Node 24, its environment, its
+ * routes and its IAM policies (see infra/rehearsal/). The story an admin and an agent live through on AWS runs
+ * through it; a call the template's policies do not allow fails as on AWS.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintKommoToken } from '../../infra/local/kommo-token';
+import type { CfnTemplate } from '../../infra/rehearsal/intrinsics';
+import { lambdaNodeBinary } from '../../infra/rehearsal/node24';
+import { type Rehearsal, startRehearsal } from '../../infra/rehearsal/rehearsal';
+import { type Synthesized, synthesize } from '../../infra/rehearsal/synth';
+import { DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
+import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
+import { newAccount } from '../../lambdas/core/accounts';
+import { signWebhook } from '../../lambdas/core/webhook-signature';
+import { sleep, TestSocket } from '../helpers/stack';
+
+const CLIENT_SECRET = 'rehearsal-integration-secret-key-0123456789';
+/** The index lag of AWS's stand-in: the design must not care. */
+const INDEX_LAG_MS = 500;
+
+let synthesized: Synthesized;
+beforeAll(() => {
+  synthesized = synthesize();
+}, 180_000);
+
+const start = (template: CfnTemplate = synthesized.template) =>
+  startRehearsal({
+    template,
+    assets: synthesized.assets,
+    nodeBinary: lambdaNodeBinary(),
+    indexLagMs: INDEX_LAG_MS,
+  });
+
+/** Admin saves extensions, an agent connects, a call rings, is answered and ends, the socket drops and resumes. */
+const story = async (r: Rehearsal) => {
+  const accountsTable = Object.entries(r.tables).find(([id]) => id.startsWith('Accounts'))?.[1] ?? '';
+  const account = newAccount(
+    { subdomain: 'acme', integrationId: 'int-acme', clientSecret: CLIENT_SECRET },
+    Date.now(),
+  );
+  await new DynamoAccountStore(r.admin, accountsTable).putAccount(account);
+  const token = (userId: number, isAdmin = false) =>
+    mintKommoToken({
+      subdomain: 'acme',
+      clientSecret: CLIENT_SECRET,
+      integrationId: 'int-acme',
+      userId,
+      isAdmin,
+    });
+  const api = async (method: string, path: string, headers: Record<string, string>, body?: string) => {
+    const res = await fetch(`${r.url}${path}`, { method, headers, body });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  };
+  const steps: string[] = [];
+  const step = (name: string, status: number, expected: number) => {
+    steps.push(`${name}: ${status}`);
+    if (status !== expected) throw new Error(`${name} answered ${status}, expected ${expected}`);
+  };
+
+  const saved = await api(
+    'PUT',
+    '/agents',
+    { 'x-auth-token': await token(1, true), 'content-type': 'application/json' },
+    JSON.stringify({ agents: { '7': '101' } }),
+  );
+  step('admin saves extensions', saved.status, 200);
+
+  const connect = async () => {
+    const ticket = await api('POST', '/tickets', { 'x-auth-token': await token(7) });
+    step('ticket', ticket.status, 201);
+    return { socket: await TestSocket.open(String(ticket.body.url)), seq: Number(ticket.body.seq) };
+  };
+  const first = await connect();
+  first.socket.send({ action: 'resume', after: first.seq });
+  await first.socket.next('snapshot');
+
+  // A socket whose $disconnect never came (API Gateway delivers it best-effort): the first push finds it
+  // gone and forgets it.
+  const stateTable = Object.entries(r.tables).find(([id]) => id.startsWith('State'))?.[1] ?? '';
+  const now = Date.now();
+  await new DynamoStateStore(r.admin, { tableName: stateTable, eventRetentionSeconds: 3600 }).saveConnection({
+    connectionId: 'orphan=',
+    subdomain: 'acme',
+    userId: 7,
+    connectedAt: now - 60_000,
+    expiresAt: now + 3_600_000,
+  });
+
+  const secret = account.webhookSecrets[0]?.secret ?? '';
+  let n = 0;
+  const call = async (type: string) => {
+    const body = JSON.stringify({
+      version: 1,
+      type,
+      call: { id: 'c-rehearsal', direction: 'inbound', from: '+15551234567', to: '101' },
+      agents: { extensions: ['101'] },
+      occurredAt: new Date().toISOString(),
+    });
+    const id = `msg_rehearsal_${++n}`;
+    const res = await api(
+      'POST',
+      '/webhooks/acme',
+      { 'content-type': 'application/json', ...signWebhook(secret, id, Math.floor(Date.now() / 1000), body) },
+      body,
+    );
+    step(type, res.status, 202);
+    return res.body;
+  };
+
+  expect(await call('call.ringing')).toMatchObject({ status: 'accepted', users: 1, sockets: 1 });
+  expect(r.gateway.connectionIds()).not.toContain('orphan=');
+  const ringing = await first.socket.next('call', (m) => m.view.state === 'ringing');
+
+  // The socket drops; the call is answered and ends meanwhile; the widget reconnects and resumes.
+  const connectionId = r.gateway.connectionIds()[0] ?? '';
+  r.gateway.dropConnection(connectionId);
+  await sleep(300);
+  expect(await call('call.answered')).toMatchObject({ status: 'accepted' });
+  expect(await call('call.ended')).toMatchObject({ status: 'accepted' });
+
+  const second = await connect();
+  second.socket.send({ action: 'resume', after: ringing.seq });
+  const answered = await second.socket.next('call', (m) => m.view.state === 'answered');
+  const ended = await second.socket.next('call', (m) => m.view.state === 'ended');
+  const snapshot = await second.socket.next('snapshot');
+  expect(answered.seq).toBeGreaterThan(ringing.seq);
+  expect(ended.seq).toBeGreaterThan(answered.seq);
+  expect(snapshot.calls).toEqual([]);
+  second.socket.send({ action: 'ping' });
+  await second.socket.next('pong');
+
+  // A call right after a (re)connect reaches the new socket at once, whatever the index lag.
+  const third = await connect();
+  const body = JSON.stringify({
+    version: 1,
+    type: 'call.ringing',
+    call: { id: 'c-after-connect', direction: 'inbound', from: '+15551234567', to: '101' },
+    agents: { extensions: ['101'] },
+    occurredAt: new Date().toISOString(),
+  });
+  const res = await api(
+    'POST',
+    '/webhooks/acme',
+    {
+      'content-type': 'application/json',
+      ...signWebhook(secret, 'msg_after', Math.floor(Date.now() / 1000), body),
+    },
+    body,
+  );
+  expect(res.body).toMatchObject({ status: 'accepted', sockets: 2 });
+  await third.socket.next('call', (m) => m.view.call.id === 'c-after-connect');
+  // A resume while that call rings gets it in its snapshot.
+  third.socket.send({ action: 'resume', after: ended.seq });
+  const ringingSnapshot = await third.socket.next('snapshot');
+  expect(ringingSnapshot.calls.map((c) => c.call.id)).toEqual(['c-after-connect']);
+  for (const s of [first.socket, second.socket, third.socket]) s.close();
+  await sleep(300);
+  return steps;
+};
+
+describe('the deployment, rehearsed', () => {
+  let r: Rehearsal | undefined;
+  afterAll(() => r?.stop());
+
+  it('runs the whole story with the template’s own bundles, environment and permissions', async () => {
+    r = await start();
+    const steps = await story(r);
+    expect(steps).toContain('ticket: 201');
+    expect(r.access.filter((a) => !a.allowed)).toEqual([]);
+    // Every function the story touches ran as a real process on Node 24 and was initialised once or more.
+    for (const [id, fn] of r.functions) {
+      expect(fn.invocations, id).toBeGreaterThan(0);
+      expect(fn.initDurations.length, id).toBeGreaterThan(0);
+    }
+    // Phone numbers never reach a function's log.
+    const logs = [...r.functions.values()].flatMap((f) => f.logs()).join('\n');
+    expect(logs).not.toContain('5551234567');
+  }, 120_000);
+
+  it('uses every DynamoDB, KMS and @connections action the template grants: deleting any would break a step', () => {
+    const used = (r?.access ?? []).filter((a) => a.allowed && a.statement);
+    const unused: string[] = [];
+    for (const [id, resource] of Object.entries(synthesized.template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Policy') continue;
+      const fn = id.replace(/ServiceRole.*$/, '');
+      const statements = (
+        resource.Properties?.PolicyDocument as { Statement: { Action: string | string[] }[] }
+      ).Statement;
+      for (const statement of statements) {
+        // Only what the rehearsal checks; logs permissions and the like are not modelled.
+        for (const action of [statement.Action]
+          .flat()
+          .filter((a) => /^(dynamodb|kms|execute-api):/.test(a))) {
+          const pattern = new RegExp(`^${action.replace(/\*/g, '.*')}$`, 'i');
+          const exercised = used.some(
+            (a) =>
+              a.function.startsWith(fn) &&
+              pattern.test(a.action) &&
+              [a.statement?.Action].flat().includes(action),
+          );
+          if (!exercised) unused.push(`${fn}: ${action}`);
+        }
+      }
+    }
+    expect(unused).toEqual([]);
+  });
+
+  it('fails, naming the role and the call, when a statement is removed from a role', async () => {
+    const template = structuredClone(synthesized.template);
+    const policy = Object.entries(template.Resources).find(
+      ([id, res]) => res.Type === 'AWS::IAM::Policy' && id.startsWith('TicketsFn'),
+    );
+    const document = policy?.[1].Properties?.PolicyDocument as { Statement: { Action: string | string[] }[] };
+    // The grant whose absence started this: the tickets function reading the account's seq.
+    document.Statement = document.Statement.filter(
+      (s) =>
+        ![s.Action].flat().includes('dynamodb:GetItem') ||
+        [s.Action].flat().some((a) => a.startsWith('kms:')),
+    );
+    const broken = await start(template);
+    try {
+      await expect(story(broken)).rejects.toThrow(/ticket answered 500/);
+      const denied = broken.access.filter((a) => !a.allowed);
+      expect(denied[0]).toMatchObject({ action: 'dynamodb:GetItem' });
+      expect(denied[0]?.function).toMatch(/^TicketsFn/);
+      const logs =
+        broken.functions
+          .get(denied[0]?.function ?? '')
+          ?.logs()
+          .join('\n') ?? '';
+      expect(logs).toContain('AccessDeniedException');
+    } finally {
+      await broken.stop();
+    }
+  }, 120_000);
+});
