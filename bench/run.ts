@@ -1,16 +1,7 @@
-/**
- * npm run bench: what Callbridge exists for, measured on this machine over loopback, beside the usual approach.
- * Prints a table and writes bench/results.json. Targets are printed beside the figures; none fails the run.
- *
- * BENCH_QUICK=1 shrinks every count (a smoke run, not a measurement). Sections: BENCH_ONLY=latency,fanout,…
- */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BatchWriteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { build } from 'esbuild';
 import WebSocket from 'ws';
 import { mintKommoToken } from '../infra/local/kommo-token';
 import { LOCAL_TABLES, localDynamoClient, startDynalite } from '../infra/local/stack';
@@ -18,6 +9,7 @@ import { createTables } from '../infra/local/tables';
 import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
+import { measureColdStarts } from './cold-start';
 import { closeAgents, startBenchStack } from './harness';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
 
@@ -271,80 +263,23 @@ const throughput = async () => {
   await bench.stop();
 };
 
-// --- 5. cold-start proxies ---
+// --- 5. cold starts, as the rehearsal runs them ---
 const coldStart = async () => {
   console.log(
-    '\n5. Cold-start proxies: bundle size and module load time in a fresh Node process (median of 20)',
+    '\n5. Cold start: each synthesized bundle loaded by a fresh Lambda environment on Node 24 (INIT, median)',
   );
-  const dir = mkdtempSync(join(os.tmpdir(), 'callbridge-bundles-'));
-  const env = {
-    PATH: process.env.PATH,
-    STATE_TABLE: 't',
-    ACCOUNTS_TABLE: 'a',
-    WS_CALLBACK_URL: 'https://example.invalid/prod',
-    WS_URL: 'wss://example.invalid/prod',
-    AWS_REGION: 'eu-west-1',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  const loadMs = (file: string) => {
-    const times: number[] = [];
-    for (let i = 0; i < scale(20, 3); i++) {
-      const out = spawnSync(
-        process.execPath,
-        [
-          '--input-type=module',
-          '-e',
-          `const t=performance.now();await import(${JSON.stringify(file)});console.log(performance.now()-t)`,
-        ],
-        { env, encoding: 'utf8' },
-      );
-      if (out.status !== 0) throw new Error(`loading ${file} failed: ${out.stderr}`);
-      times.push(Number(out.stdout.trim()));
-    }
-    return distribution(times).p50;
-  };
-  for (const name of ['webhook', 'tickets', 'agents', 'authorizer', 'connect', 'disconnect', 'default']) {
-    const entry = `lambdas/functions/${name}.ts`;
-    // As the stack bundles it (infra/aws/node-function.ts): ESM, minified, SDK bundled, createRequire banner.
-    const ours = join(dir, `${name}.ours.mjs`);
-    await build({
-      entryPoints: [entry],
-      outfile: ours,
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'esm',
-      minify: true,
-      mainFields: ['module', 'main'],
-      banner: {
-        js: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
-      },
-      logLevel: 'silent',
-    });
-    // NodejsFunction's default: CommonJS, unminified, the runtime's SDK (@aws-sdk/* external, loaded unbundled).
-    const plain = join(process.cwd(), `.bench-${name}.default.cjs`);
-    await build({
-      entryPoints: [entry],
-      outfile: plain,
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'cjs',
-      external: ['@aws-sdk/*'],
-      logLevel: 'silent',
-    });
-    const oursKb = statSync(ours).size / 1024;
-    const oursMs = loadMs(ours);
-    const plainMs = loadMs(plain);
+  const { baselineMs, functions } = await measureColdStarts(scale(10, 2));
+  console.log(`  (an empty handler's INIT, the runtime's own share: ${round(baselineMs)} ms)`);
+  for (const f of functions) {
+    const name = f.logicalId.replace(/Fn[0-9A-F]+$/, '');
     record({
       section: 'cold-start',
-      metric: `${name}: ours ${round(oursKb)} KB · default ${round(statSync(plain).size / 1024)} KB + runtime SDK`,
-      value: `load ${round(oursMs)} ms · default ${round(plainMs)} ms`,
-      target: '≤ 400 KB, ≤ 60 ms',
-      met: oursKb <= 400 && oursMs <= 60,
-      data: { name, oursKb, oursMs, defaultKb: statSync(plain).size / 1024, defaultMs: plainMs },
+      metric: `${name}: bundle ${round(f.bundleKb)} KB`,
+      value: `INIT ${round(f.initP50Ms)} ms · bundle load ${round(f.loadP50Ms)} ms`,
+      target: '≤ 400 KB, load ≤ 60 ms',
+      met: f.bundleKb <= 400 && f.loadP50Ms <= 60,
+      data: { ...f, baselineMs },
     });
-    spawnSync('rm', ['-f', plain]);
   }
 };
 

@@ -53,6 +53,11 @@ class Environment {
   initMs: number | undefined;
   dead = false;
   readonly log: string[] = [];
+  private markReady: (initMs: number) => void = () => {};
+  /** Resolves with the INIT duration once the runtime asks for its first invocation. */
+  readonly ready = new Promise<number>((resolve) => {
+    this.markReady = resolve;
+  });
 
   constructor(
     private readonly pool: LambdaFunction,
@@ -93,6 +98,7 @@ class Environment {
       if (this.initMs === undefined) {
         this.initMs = performance.now() - this.spawnedAt;
         this.pool.initDurations.push(this.initMs);
+        this.markReady(this.initMs);
       }
       this.waiting = res;
       this.pool.dispatch();
@@ -214,6 +220,14 @@ export class LambdaFunction {
       this.queue.push({ requestId: randomUUID(), event, resolve, reject });
       this.dispatch();
     });
+  }
+
+  /** Start one more execution environment with no invocation for it (a provisioned one); resolves with its INIT. */
+  async prewarm(): Promise<number> {
+    const env = new Environment(this, this.config);
+    this.environments.add(env);
+    await env.start(this.options.nodeBinary);
+    return env.ready;
   }
 
   dispatch(): void {

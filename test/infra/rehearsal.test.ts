@@ -185,9 +185,10 @@ describe('the deployment, rehearsed', () => {
     for (const [id, resource] of Object.entries(synthesized.template.Resources)) {
       if (resource.Type !== 'AWS::IAM::Policy') continue;
       const fn = id.replace(/ServiceRole.*$/, '');
-      const statements = (
-        resource.Properties?.PolicyDocument as { Statement: { Action: string | string[] }[] }
-      ).Statement;
+      const document = resource.Properties?.PolicyDocument as
+        | { Statement: { Action: string | string[] }[] }
+        | undefined;
+      const statements = document?.Statement ?? [];
       for (const statement of statements) {
         // Only what the rehearsal checks; logs permissions and the like are not modelled.
         for (const action of [statement.Action]
