@@ -50,6 +50,8 @@ export interface DynamoFrontOptions {
   indexLagMs?: number;
   /** Per-partition-key limits; off when absent. AWS_PARTITION_LIMITS holds AWS's figures. */
   throughput?: ThroughputLimits;
+  /** The throttle's clock in ms (tests freeze it to make bucket levels exact). */
+  now?: () => number;
   /** Called for every IAM action a request needs; every call is allowed when absent. */
   authorize?: Authorize;
   /** Region in the ARNs given to `authorize`; the caller's credential scope region when absent. */
@@ -75,7 +77,7 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
   const locks = new KeyLocks();
   const lag = new IndexLag(backend, catalog, options.indexLagMs ?? 0);
   const tally = new CapacityTally();
-  const throttle = options.throughput ? new PartitionThrottle(options.throughput) : undefined;
+  const throttle = options.throughput ? new PartitionThrottle(options.throughput, options.now) : undefined;
   const ttl = new TimeToLive(catalog);
   const accountId = options.accountId ?? '000000000000';
 
@@ -99,13 +101,19 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
             : provisionedThrottled([{ reason, resource }]);
         }
       },
-      account(operation, charges) {
-        tally.record(operation, caller.accessKeyId, charges);
+      charge(charges) {
         if (!throttle) return;
         for (const c of charges) {
           if (c.rcu > 0) throttle.charge('read', c, c.rcu);
           if (c.wcu > 0) throttle.charge('write', c, c.wcu);
         }
+      },
+      record(operation, charges) {
+        tally.record(operation, caller.accessKeyId, charges);
+      },
+      account(operation, charges) {
+        this.charge(charges);
+        this.record(operation, charges);
       },
     };
   };
