@@ -40,3 +40,19 @@ it('connectionsOf misses a socket saved within the index lag, and finds it after
   await h.front.settle();
   expect((await store.connectionsOf('acme', [7], Date.now())).map((c) => c.connectionId)).toEqual(['conn-1']);
 });
+
+it('the test stack runs on the front when given indexLagMs: a socket that just connected is not routable yet', async () => {
+  const { startTestStack } = await import('../helpers/stack');
+  const t = await startTestStack({ indexLagMs: LAG });
+  try {
+    expect(t.stack.front).toBeDefined();
+    const socket = await t.connect(41);
+    expect(await t.stack.state.connectionsOf('acme', [41], Date.now())).toEqual([]);
+    await sleep(LAG);
+    await t.stack.front?.settle();
+    expect((await t.stack.state.connectionsOf('acme', [41], Date.now())).map((c) => c.userId)).toEqual([41]);
+    socket.close();
+  } finally {
+    await t.stop();
+  }
+});
