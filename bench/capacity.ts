@@ -35,12 +35,6 @@ export const measureCapacity = async (
   await scenario();
   await front.settle();
   const summary = front.capacity.summary(mark);
-  const readCeiling = summary.busiestRead
-    ? AWS_PARTITION_LIMITS.readPerSecond / summary.busiestRead.rcu
-    : Infinity;
-  const writeCeiling = summary.busiestWrite
-    ? AWS_PARTITION_LIMITS.writePerSecond / summary.busiestWrite.wcu
-    : Infinity;
   return {
     requests: summary.requests,
     rcu: summary.rcu,
@@ -53,8 +47,7 @@ export const measureCapacity = async (
 
 /**
  * The per-account ceiling: over `webhooks` webhooks of one account (here all to the same agent), the keys
- * they all touch accumulate
- * (a key unique to one webhook does not), so the busiest key's units per webhook against 3,000 RCU/s and
+ * they all touch accumulate (a key unique to one webhook does not), so the busiest key's units per webhook against 3,000 RCU/s and
  * 1,000 WCU/s bound the account's webhooks a second.
  */
 export interface SustainedFigures {
