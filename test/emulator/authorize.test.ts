@@ -181,7 +181,12 @@ describe('KMS on a table with a customer managed key', () => {
     expect(error.message).toMatch(
       /^KMS key access denied error: com\.amazonaws\.services\.kms\.model\.AWSKMSException: /,
     );
-    expect(calls.at(-1)).toMatchObject({ action: 'kms:Decrypt', resources: [KEY] });
+    expect(calls.at(-1)).toMatchObject({
+      action: 'kms:Decrypt',
+      resources: [KEY],
+      // Key policies for DynamoDB test these (kms:ViaService and kms:CallerAccount conditions).
+      context: { 'kms:ViaService': `dynamodb.${REGION}.amazonaws.com`, 'kms:CallerAccount': ACCOUNT },
+    });
     allow('reader', 'kms:Decrypt', KEY);
     await as('reader').send(new GetCommand({ TableName: 'secure', Key: { pk: 'p', sk: 's' } }));
   });
@@ -202,5 +207,30 @@ describe('KMS on a table with a customer managed key', () => {
     allow('reader', 'dynamodb:GetItem', arn('open'));
     await as('reader').send(new GetCommand({ TableName: 'open', Key: { pk: 'p', sk: 's' } }));
     expect(calls.map((c) => c.action)).toEqual(['dynamodb:GetItem']);
+  });
+});
+
+describe('a function process pointed at the front by environment', () => {
+  it('AWS_ENDPOINT_URL_DYNAMODB sends an unmodified SDK client to the front, with its own credentials', async () => {
+    const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+    const saved = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = h.front.endpoint;
+    try {
+      const client = new DynamoDBClient({
+        region: REGION,
+        credentials: { accessKeyId: 'AKIAWEBHOOKFUNCTION', secretAccessKey: 'x' },
+        maxAttempts: 1,
+      });
+      const error = await rejection(client.send(new ListTablesCommand({})));
+      client.destroy();
+      expect(error.name).toBe('AccessDeniedException');
+      expect(calls.at(-1)).toMatchObject({
+        accessKeyId: 'AKIAWEBHOOKFUNCTION',
+        action: 'dynamodb:ListTables',
+      });
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      else process.env.AWS_ENDPOINT_URL_DYNAMODB = saved;
+    }
   });
 });

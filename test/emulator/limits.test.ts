@@ -6,6 +6,7 @@ import {
   BatchWriteCommand,
   GetCommand,
   PutCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -71,6 +72,32 @@ describe('the 400 KB item limit', () => {
       ),
     );
     expect(error.message).toBe('Item size has exceeded the maximum allowed size');
+  });
+});
+
+describe('Query pages', () => {
+  it('stop at 1 MB of items and hand back LastEvaluatedKey', async () => {
+    for (let i = 0; i < 4; i++) {
+      await h.doc.send(new PutCommand({ TableName: 'two', Item: sizedItem('page', `i${i}`, 390 * 1024) }));
+    }
+    const first = await h.doc.send(
+      new QueryCommand({
+        TableName: 'two',
+        KeyConditionExpression: 'pk = :p',
+        ExpressionAttributeValues: { ':p': 'page' },
+      }),
+    );
+    expect(first.Count).toBeLessThan(4);
+    expect(first.LastEvaluatedKey).toBeDefined();
+    const rest = await h.doc.send(
+      new QueryCommand({
+        TableName: 'two',
+        KeyConditionExpression: 'pk = :p',
+        ExpressionAttributeValues: { ':p': 'page' },
+        ExclusiveStartKey: first.LastEvaluatedKey,
+      }),
+    );
+    expect((first.Count ?? 0) + (rest.Count ?? 0)).toBe(4);
   });
 });
 

@@ -130,6 +130,7 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
         action: check.action,
         resources,
         request,
+        context: { 'aws:RequestedRegion': scope.region },
       });
       if (!decision.allow) {
         throw iamDenied(
@@ -151,6 +152,11 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
             action,
             resources: [keyArn],
             request,
+            context: {
+              'aws:RequestedRegion': scope.region,
+              'kms:ViaService': `dynamodb.${scope.region}.amazonaws.com`,
+              'kms:CallerAccount': scope.accountId,
+            },
           });
           if (!decision.allow) throw kmsDenied(randomUUID());
         }
