@@ -2,7 +2,7 @@
  * A hot partition key is throttled on AWS past 3,000 RCU/s or 1,000 WCU/s, on-demand tables included. The
  * front enforces per-key token buckets; these tests lower the limits so a handful of calls reach them.
  */
-import { BatchWriteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FrontHarness, rejection, startFront, stateLikeTable } from './harness';
 
@@ -88,6 +88,33 @@ describe('per-partition limits', () => {
       new GetCommand({ TableName: 'ondemand', Key: { pk: 'batch-cold', sk: 'x' } }),
     );
     expect(stored.Item).toBeDefined();
+  });
+
+  it('BatchGetItem hands back the keys of a hot partition as UnprocessedKeys', async () => {
+    for (const sk of ['r1', 'r2']) {
+      await h.doc.send(new PutCommand({ TableName: 'ondemand', Item: { pk: 'reads', sk } }));
+    }
+    for (let i = 0; i < 4; i++) {
+      await h.doc.send(
+        new GetCommand({ TableName: 'ondemand', Key: { pk: 'reads', sk: 'r1' }, ConsistentRead: true }),
+      );
+    }
+    const out = await h.doc.send(
+      new BatchGetCommand({
+        RequestItems: {
+          ondemand: {
+            Keys: [
+              { pk: 'reads', sk: 'r2' },
+              { pk: 'batch-cold', sk: 'x' },
+            ],
+            ConsistentRead: true,
+          },
+        },
+      }),
+    );
+    expect(out.Responses?.ondemand?.map((i) => i.pk)).toEqual(['batch-cold']);
+    expect(out.UnprocessedKeys?.ondemand?.Keys).toEqual([{ pk: 'reads', sk: 'r2' }]);
+    expect(out.UnprocessedKeys?.ondemand?.ConsistentRead).toBe(true);
   });
 
   it('the SDK retries a throttled call by itself', async () => {

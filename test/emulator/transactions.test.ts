@@ -115,3 +115,37 @@ it('TransactGetItems reads at double the cost', async () => {
   // 5,000 bytes = two 4 KB units, x2 transactional; the missing item one unit, x2.
   expect(out.ConsumedCapacity).toEqual([{ TableName: T, CapacityUnits: 6, ReadCapacityUnits: 6 }]);
 });
+
+it('no read sees a transaction half applied, even one that is then cancelled', async () => {
+  const items = Array.from({ length: 40 }, (_, i) => ({
+    Put: { TableName: T, Item: { pk: `iso${i}`, sk: 'x' } },
+  }));
+  const cancelled = h.doc.send(
+    new TransactWriteCommand({
+      TransactItems: [
+        ...items,
+        {
+          ConditionCheck: {
+            TableName: T,
+            Key: { pk: 'never', sk: 'x' },
+            ConditionExpression: 'attribute_exists(pk)',
+          },
+        },
+      ],
+    }),
+  );
+  let done = false;
+  const outcome = cancelled.then(
+    () => 'committed',
+    (error: Error) => error.name,
+  );
+  void outcome.finally(() => {
+    done = true;
+  });
+  const seen: boolean[] = [];
+  while (!done) seen.push((await read('iso0')) !== undefined);
+  expect(await outcome).toBe('TransactionCanceledException');
+  expect(seen.length).toBeGreaterThan(0);
+  expect(seen.every((s) => !s)).toBe(true);
+  expect(await read('iso0')).toBeUndefined();
+});

@@ -21,6 +21,7 @@ import {
 import { Backend } from './backend';
 import { batchGet, batchWrite } from './batches';
 import type { FrontContext, Reply } from './context';
+import { Gate } from './gate';
 import { IndexLag, isShadowTable } from './index-lag';
 import { getItem, queryOrScan, writeItem } from './items';
 import { KeyLocks } from './key-locks';
@@ -79,6 +80,7 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
   const tally = new CapacityTally();
   const throttle = options.throughput ? new PartitionThrottle(options.throughput, options.now) : undefined;
   const ttl = new TimeToLive(catalog);
+  const gate = new Gate();
   const accountId = options.accountId ?? '000000000000';
 
   const context = (caller: CallerCredential): FrontContext => {
@@ -233,7 +235,9 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
     try {
       await authorizeRequest(operation, body, caller);
       checkLimits(operation, body);
-      const reply = await dispatch(operation, body, caller);
+      const transaction = operation === 'TransactWriteItems' || operation === 'TransactGetItems';
+      const run = () => dispatch(operation, body, caller);
+      const reply = await (transaction ? gate.alone(run) : gate.enter(run));
       send(res, reply.status, reply.body, reply.requestId);
     } catch (error) {
       if (error instanceof FrontError) return send(res, error.status, error.body);

@@ -132,6 +132,7 @@ export const writeItem = async (ctx: FrontContext, operation: string, body: Body
       operation === 'DeleteItem' ? undefined : (newItem ?? (await ctx.backend.getItem(table, key)));
     if (operation === 'UpdateItem' && itemBytes(after) > MAX_ITEM_BYTES) {
       await ctx.backend.restore(table, key, before);
+      ctx.lag.written(shape, [key]);
       throw validationError(UPDATE_TOO_LARGE);
     }
     const charges = writeCharges(shape, before, after);
