@@ -28,6 +28,8 @@ export interface LocalConfig {
   fresh: boolean;
   verbose: boolean;
   claimLeaseMs: number;
+  /** The byAccount index's lag behind the table, in ms, as the strict DynamoDB front models it. */
+  indexLagMs: number;
 }
 
 export const readLocalConfig = (env: Record<string, string | undefined>, argv: string[]): LocalConfig => {
@@ -47,6 +49,9 @@ export const readLocalConfig = (env: Record<string, string | undefined>, argv: s
   if (env.KOMMO_CLIENT_SECRET !== undefined && env.KOMMO_CLIENT_SECRET.length < 16) {
     throw new ConfigError('KOMMO_CLIENT_SECRET: expected 16 or more characters');
   }
+  const indexLagMs = Number(env.INDEX_LAG_MS ?? 0);
+  if (!Number.isInteger(indexLagMs) || indexLagMs < 0 || indexLagMs > 60_000)
+    throw new ConfigError(`INDEX_LAG_MS: expected 0-60000, got "${env.INDEX_LAG_MS}"`);
   return {
     port,
     host: env.HOST ?? '127.0.0.1',
@@ -56,6 +61,7 @@ export const readLocalConfig = (env: Record<string, string | undefined>, argv: s
     fresh: values.fresh ?? false,
     verbose: values.verbose ?? false,
     claimLeaseMs: readTuning(env).claimLeaseMs,
+    indexLagMs,
   };
 };
 
@@ -71,6 +77,8 @@ export interface DemoStackOptions {
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
   claimLeaseMs?: number;
+  /** Run DynamoDB through the strict front with this index lag (off when absent). */
+  indexLagMs?: number;
   /** Extra contacts for the demo's contacts fixture. */
   contacts?: { id: number; name: string; phone: string }[];
 }
@@ -90,6 +98,7 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
     idleTimeoutMs: options.idleTimeoutMs,
     maxConnectionMs: options.maxConnectionMs,
     claimLeaseMs: options.claimLeaseMs,
+    indexLagMs: options.indexLagMs,
     extra: (req, res) => demo?.handle(req, res) ?? false,
   });
 
@@ -139,6 +148,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
     webhookSecret: config.webhookSecret,
     verbose: config.verbose,
     claimLeaseMs: config.claimLeaseMs,
+    indexLagMs: config.indexLagMs,
   });
 
   writeFileSync(
@@ -173,7 +183,8 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
   Webhook URL          ${stack.url}/webhooks/${account.subdomain}
   WebSocket URL        ${stack.webSocketUrl}
   @connections API     ${stack.gateway.managementEndpoint}/@connections/{id}
-  DynamoDB (dynalite)  ${stack.dynamoEndpoint}   data in ${DATA_DIR}/dynamo (npm start -- --fresh wipes it)
+  DynamoDB             ${stack.dynamoEndpoint}   strict front (index lag ${config.indexLagMs} ms, INDEX_LAG_MS) before dynalite
+                       data in ${DATA_DIR}/dynamo (npm start -- --fresh wipes it)
 
   Kommo account        ${account.subdomain}.${account.domain}
   Integration secret   ${account.clientSecret}   (KOMMO_CLIENT_SECRET)

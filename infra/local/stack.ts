@@ -22,6 +22,8 @@ import {
 import { silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
+import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './dynamo/front';
+import type { ThroughputLimits } from './dynamo/throttle';
 import { attachByManifest, type LocalHandlers } from './functions';
 import { type GatewayOptions, LocalGateway } from './gateway';
 import { type CountingMetrics, countingMetrics } from './metrics';
@@ -53,13 +55,25 @@ export interface LocalStackOptions {
   claimLeaseMs?: number;
   /** Per-function timeouts in ms instead of the manifest's (tests that exercise a timeout shorten it). */
   timeoutsMs?: Partial<Record<FunctionName, number>>;
+  /**
+   * Put the strict DynamoDB front (infra/local/dynamo) between the handlers and dynalite, with the byAccount
+   * index this many ms behind the table (0: no lag). Setting this, `throughput` or `dynamoFront` turns it on.
+   */
+  indexLagMs?: number;
+  /** Per-partition-key limits the front enforces (AWS_PARTITION_LIMITS for AWS's); off when absent. */
+  throughput?: ThroughputLimits;
+  /** The front's other options: IAM `authorize` hook, ARN region/account, KMS-encrypted tables. */
+  dynamoFront?: Omit<DynamoFrontOptions, 'backendEndpoint' | 'host' | 'port' | 'indexLagMs' | 'throughput'>;
 }
 
 export interface LocalStack {
   gateway: LocalGateway;
   url: string;
   webSocketUrl: string;
+  /** Where the handlers' DynamoDB client points: the front when on, else dynalite. */
   dynamoEndpoint: string;
+  /** The strict front, when on: its `capacity` tally says what each key consumed. */
+  front: DynamoFront | undefined;
   dynamo: DynamoDBClient;
   state: DynamoStateStore;
   accounts: DynamoAccountStore;
@@ -92,7 +106,19 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const db = options.dynamoEndpoint
     ? { endpoint: options.dynamoEndpoint, close: async () => {} }
     : await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
-  const dynamo = localDynamoClient(db.endpoint);
+  const useFront =
+    options.indexLagMs !== undefined || options.throughput !== undefined || options.dynamoFront !== undefined;
+  const front = useFront
+    ? await startDynamoFront({
+        ...options.dynamoFront,
+        backendEndpoint: db.endpoint,
+        host: options.host ?? '127.0.0.1',
+        indexLagMs: options.indexLagMs ?? 0,
+        throughput: options.throughput,
+      })
+    : undefined;
+  const dynamoEndpoint = front?.endpoint ?? db.endpoint;
+  const dynamo = localDynamoClient(dynamoEndpoint);
   await createTables(dynamo, LOCAL_TABLES);
 
   const gateway = new LocalGateway({
@@ -163,7 +189,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     gateway,
     url: gateway.url,
     webSocketUrl: gateway.webSocketUrl,
-    dynamoEndpoint: db.endpoint,
+    dynamoEndpoint,
+    front,
     dynamo,
     state,
     accounts,
@@ -172,6 +199,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       await gateway.close();
       management.destroy();
       dynamo.destroy();
+      await front?.close();
       await db.close();
     },
   };

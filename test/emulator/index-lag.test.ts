@@ -82,6 +82,29 @@ describe(`an index ${LAG} ms behind its table`, () => {
     expect(await byAccount(h, 'A#n4#C')).toEqual(['C#2']);
   });
 
+  it('converges on the table when writes to many keys race one another', async () => {
+    const writes = Array.from({ length: 40 }, (_, i) => {
+      const key = `R#${i % 8}`;
+      return h.doc.send(
+        new PutCommand({ TableName: T, Item: { pk: key, sk: 'C', gsi1pk: `A#race${i % 3}#C`, gsi1sk: key } }),
+      );
+    });
+    await Promise.all(writes);
+    await sleep(LAG);
+    await h.front.settle();
+    // Whatever order the writes landed in, each key is listed under exactly the index key its item now has.
+    const listed = new Map<string, string>();
+    for (let a = 0; a < 3; a++)
+      for (const pk of await byAccount(h, `A#race${a}#C`)) listed.set(pk, `A#race${a}#C`);
+    for (let k = 0; k < 8; k++) {
+      const item = await h.doc.send(
+        new GetCommand({ TableName: T, Key: { pk: `R#${k}`, sk: 'C' }, ConsistentRead: true }),
+      );
+      expect(listed.get(`R#${k}`)).toBe(item.Item?.gsi1pk);
+    }
+    expect(listed.size).toBe(8);
+  });
+
   it('refuses a strongly consistent index read as DynamoDB does', async () => {
     const error = await rejection(
       h.doc.send(

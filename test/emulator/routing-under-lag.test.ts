@@ -35,3 +35,16 @@ it('connectionsOf finds a socket the moment it is saved, however far the index l
   await store.removeConnection('conn-1');
   expect(await store.connectionsOf('acme', [7], Date.now())).toEqual([]);
 });
+
+it('through the test stack on the front: a socket that just connected is routable at once', async () => {
+  const { startTestStack } = await import('../helpers/stack');
+  const t = await startTestStack({ indexLagMs: LAG });
+  try {
+    expect(t.stack.front).toBeDefined();
+    const socket = await t.connect(41);
+    expect((await t.stack.state.connectionsOf('acme', [41], Date.now())).map((c) => c.userId)).toEqual([41]);
+    socket.close();
+  } finally {
+    await t.stop();
+  }
+});

@@ -15,6 +15,11 @@ export interface AuthorizeRequest {
   resources: string[];
   /** The DynamoDB operation and its parsed body, for condition keys (dynamodb:LeadingKeys and the like). */
   request: { operation: string; body: Body; region: string };
+  /**
+   * Condition keys the request carries. For the KMS checks: kms:ViaService (dynamodb.<region>.amazonaws.com)
+   * and kms:CallerAccount, which DynamoDB key policies test.
+   */
+  context: Record<string, string>;
 }
 
 export type AuthorizeDecision =

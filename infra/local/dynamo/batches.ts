@@ -124,7 +124,7 @@ export const batchWrite = async (ctx: FrontContext, body: Body): Promise<Reply> 
     if (befores.includes('invalid')) return ctx.backend.send('BatchWriteItem', body);
     const admitted: Record<string, unknown[]> = {};
     const unprocessed: Record<string, unknown[]> = {};
-    const done: { write: (typeof writes)[number]; before: Item | undefined }[] = [];
+    const done: { write: (typeof writes)[number]; charges: Charge[] }[] = [];
     let throttled: FrontError | undefined;
     writes.forEach((write, i) => {
       const before = befores[i] as Item | undefined;
@@ -135,7 +135,10 @@ export const batchWrite = async (ctx: FrontContext, body: Body): Promise<Reply> 
           ...indexRefs(write.shape, before, write.item),
         ]);
         admitted[table] = [...(admitted[table] ?? []), write.request];
-        done.push({ write, before });
+        // Charged at once, so the batch's later items on the same key see the bucket this one leaves.
+        const charges = writeCharges(write.shape, before, write.item);
+        ctx.charge(charges);
+        done.push({ write, charges });
       } catch (error) {
         if (!(error instanceof FrontError)) throw error;
         throttled = error;
@@ -148,14 +151,21 @@ export const batchWrite = async (ctx: FrontContext, body: Body): Promise<Reply> 
       RequestItems: admitted,
     });
     if (reply.status !== 200) return reply;
-    const charges = done.flatMap(({ write, before }) => writeCharges(write.shape, before, write.item));
-    ctx.account('BatchWriteItem', charges);
+    ctx.record(
+      'BatchWriteItem',
+      done.flatMap((d) => d.charges),
+    );
     for (const { write } of done) ctx.lag.written(write.shape, [write.key]);
     const left = isRecord(reply.body.UnprocessedItems) ? reply.body.UnprocessedItems : {};
     for (const [table, list] of Object.entries(unprocessed)) {
       left[table] = [...(Array.isArray(left[table]) ? left[table] : []), ...list];
     }
     reply.body.UnprocessedItems = left;
-    return withBatchCapacity(reply, levelOf(body), Object.keys(requestItems), charges);
+    return withBatchCapacity(
+      reply,
+      levelOf(body),
+      Object.keys(requestItems),
+      done.flatMap((d) => d.charges),
+    );
   });
 };

@@ -38,7 +38,11 @@ export interface FrontContext {
   caller: CallerCredential;
   /** Refuses the request when one of these partitions has no capacity left. */
   admit(kind: 'read' | 'write', shape: TableShape, refs: PartitionRef[]): void;
-  /** Records the charges in the tally and against the throttle. */
+  /** Takes the charges from their keys' throttle buckets. */
+  charge(charges: readonly Charge[]): void;
+  /** Records the charges in the tally. */
+  record(operation: string, charges: Charge[]): void;
+  /** Both: takes the charges from the buckets and records them. */
   account(operation: string, charges: Charge[]): void;
 }
 

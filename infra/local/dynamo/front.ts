@@ -21,6 +21,7 @@ import {
 import { Backend } from './backend';
 import { batchGet, batchWrite } from './batches';
 import type { FrontContext, Reply } from './context';
+import { Gate } from './gate';
 import { IndexLag, isShadowTable } from './index-lag';
 import { getItem, queryOrScan, writeItem } from './items';
 import { KeyLocks } from './key-locks';
@@ -50,6 +51,8 @@ export interface DynamoFrontOptions {
   indexLagMs?: number;
   /** Per-partition-key limits; off when absent. AWS_PARTITION_LIMITS holds AWS's figures. */
   throughput?: ThroughputLimits;
+  /** The throttle's clock in ms (tests freeze it to make bucket levels exact). */
+  now?: () => number;
   /** Called for every IAM action a request needs; every call is allowed when absent. */
   authorize?: Authorize;
   /** Region in the ARNs given to `authorize`; the caller's credential scope region when absent. */
@@ -75,8 +78,9 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
   const locks = new KeyLocks();
   const lag = new IndexLag(backend, catalog, options.indexLagMs ?? 0);
   const tally = new CapacityTally();
-  const throttle = options.throughput ? new PartitionThrottle(options.throughput) : undefined;
+  const throttle = options.throughput ? new PartitionThrottle(options.throughput, options.now) : undefined;
   const ttl = new TimeToLive(catalog);
+  const gate = new Gate();
   const accountId = options.accountId ?? '000000000000';
 
   const context = (caller: CallerCredential): FrontContext => {
@@ -99,13 +103,19 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
             : provisionedThrottled([{ reason, resource }]);
         }
       },
-      account(operation, charges) {
-        tally.record(operation, caller.accessKeyId, charges);
+      charge(charges) {
         if (!throttle) return;
         for (const c of charges) {
           if (c.rcu > 0) throttle.charge('read', c, c.rcu);
           if (c.wcu > 0) throttle.charge('write', c, c.wcu);
         }
+      },
+      record(operation, charges) {
+        tally.record(operation, caller.accessKeyId, charges);
+      },
+      account(operation, charges) {
+        this.charge(charges);
+        this.record(operation, charges);
       },
     };
   };
@@ -122,6 +132,7 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
         action: check.action,
         resources,
         request,
+        context: { 'aws:RequestedRegion': scope.region },
       });
       if (!decision.allow) {
         throw iamDenied(
@@ -143,6 +154,11 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
             action,
             resources: [keyArn],
             request,
+            context: {
+              'aws:RequestedRegion': scope.region,
+              'kms:ViaService': `dynamodb.${scope.region}.amazonaws.com`,
+              'kms:CallerAccount': scope.accountId,
+            },
           });
           if (!decision.allow) throw kmsDenied(randomUUID());
         }
@@ -219,7 +235,9 @@ export const startDynamoFront = async (options: DynamoFrontOptions): Promise<Dyn
     try {
       await authorizeRequest(operation, body, caller);
       checkLimits(operation, body);
-      const reply = await dispatch(operation, body, caller);
+      const transaction = operation === 'TransactWriteItems' || operation === 'TransactGetItems';
+      const run = () => dispatch(operation, body, caller);
+      const reply = await (transaction ? gate.alone(run) : gate.enter(run));
       send(res, reply.status, reply.body, reply.requestId);
     } catch (error) {
       if (error instanceof FrontError) return send(res, error.status, error.body);

@@ -59,7 +59,8 @@ export const queryOrScan = async (ctx: FrontContext, operation: string, body: Bo
   const keys: KeyShape = index ?? shape;
   const partition = operation === 'Query' ? keyConditionPartition(body, keys.hash) : '(scan)';
   const ref: PartitionRef = { table, index: indexName, partition };
-  ctx.admit('read', shape, [ref]);
+  // A Query reads one partition and is throttled with it; a Scan spreads over all of them.
+  if (operation === 'Query') ctx.admit('read', shape, [ref]);
   // dynalite already sums the items a Query or Scan evaluated (before any filter or projection) per 4 KB.
   const reply = await ctx.backend.send(operation, {
     ...body,
@@ -74,7 +75,8 @@ export const queryOrScan = async (ctx: FrontContext, operation: string, body: Bo
   // An empty result still costs the minimum read of each partition searched.
   const rcu = Math.max(consumed, readUnits(0, mode));
   const charges: Charge[] = [{ ...ref, rcu, wcu: 0 }];
-  ctx.account(operation, charges);
+  if (operation === 'Query') ctx.account(operation, charges);
+  else ctx.record(operation, charges);
   return withCapacity(reply, levelOf(body), table, charges);
 };
 
@@ -94,8 +96,8 @@ export const keyConditionPartition = (body: Body, hashName: string): string => {
     const match = /^\s*(\S+)\s*=\s*(\S+)\s*$/.exec(clause);
     if (!match?.[1] || !match[2]) continue;
     const [left, right] = [match[1], match[2]];
-    if (resolve(left) === hashName && right.startsWith(':')) return scalarText(values[right] as never) ?? '';
-    if (resolve(right) === hashName && left.startsWith(':')) return scalarText(values[left] as never) ?? '';
+    if (resolve(left) === hashName && right.startsWith(':')) return scalarText(values[right]) ?? '';
+    if (resolve(right) === hashName && left.startsWith(':')) return scalarText(values[left]) ?? '';
   }
   return '';
 };
@@ -130,6 +132,7 @@ export const writeItem = async (ctx: FrontContext, operation: string, body: Body
       operation === 'DeleteItem' ? undefined : (newItem ?? (await ctx.backend.getItem(table, key)));
     if (operation === 'UpdateItem' && itemBytes(after) > MAX_ITEM_BYTES) {
       await ctx.backend.restore(table, key, before);
+      ctx.lag.written(shape, [key]);
       throw validationError(UPDATE_TOO_LARGE);
     }
     const charges = writeCharges(shape, before, after);

@@ -81,11 +81,9 @@ export const conditionalCheckFailed = () =>
   });
 
 /** Reads an attribute value as text for keys and tallies: strings as they are, numbers in their JSON form. */
-export const scalarText = (value: AttributeValue | undefined): string | undefined => {
-  if (!value) return undefined;
-  if ('S' in value) return value.S;
-  if ('N' in value) return value.N;
-  if ('B' in value) return value.B;
+export const scalarText = (value: unknown): string | undefined => {
+  if (!isRecord(value)) return undefined;
+  for (const type of ['S', 'N', 'B'] as const) if (typeof value[type] === 'string') return value[type];
   return undefined;
 };
 

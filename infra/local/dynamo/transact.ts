@@ -3,8 +3,8 @@
  * item is applied in turn with its condition, and if any condition fails every applied item is put back and
  * the call answers TransactionCanceledException with one reason per item, as DynamoDB does. Transactional
  * items cost double ("Managing complex workflows with DynamoDB transactions", capacity section).
- * Not modelled: a plain read of a key mid-transaction can see the transaction half applied (DynamoDB
- * isolates it), and ClientRequestToken idempotency.
+ * Other requests wait while a transaction runs (front.ts holds the Gate), so none sees it half applied.
+ * Not modelled: ClientRequestToken idempotency.
  */
 import { type Charge, consumedCapacity, readUnits, writeCharges } from './capacity';
 import { type FrontContext, indexRefs, levelOf, type Reply, readImage } from './context';
@@ -112,6 +112,8 @@ export const runTransactWrite = async (ctx: FrontContext, body: Body): Promise<R
       for (const i of applied.reverse()) {
         const op = ops[i] as Op;
         await ctx.backend.restore(op.shape.name, op.key, befores[i]);
+        // An index copy may have caught the key mid-transaction; a later one puts the index back in step.
+        ctx.lag.written(op.shape, [op.key]);
       }
     };
     for (const [i, op] of ops.entries()) {
