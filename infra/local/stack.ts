@@ -26,6 +26,7 @@ import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './d
 import type { ThroughputLimits } from './dynamo/throttle';
 import { attachByManifest, type LocalHandlers } from './functions';
 import { type GatewayOptions, LocalGateway } from './gateway';
+import { functionAccessKey, manifestAuthorizer } from './manifest-access';
 import { type CountingMetrics, countingMetrics } from './metrics';
 import { createTables } from './tables';
 
@@ -56,8 +57,8 @@ export interface LocalStackOptions {
   /** Per-function timeouts in ms instead of the manifest's (tests that exercise a timeout shorten it). */
   timeoutsMs?: Partial<Record<FunctionName, number>>;
   /**
-   * Put the strict DynamoDB front (infra/local/dynamo) between the handlers and dynalite, with the byAccount
-   * index this many ms behind the table (0: no lag). Setting this, `throughput` or `dynamoFront` turns it on.
+   * How far the strict DynamoDB front (infra/local/dynamo, always between the handlers and dynalite) keeps
+   * global secondary indexes behind their table; 0 (the demo's default) for none. Tests run with a lag.
    */
   indexLagMs?: number;
   /** Per-partition-key limits the front enforces (AWS_PARTITION_LIMITS for AWS's); off when absent. */
@@ -72,9 +73,12 @@ export interface LocalStack {
   webSocketUrl: string;
   /** Where the handlers' DynamoDB client points: the front when on, else dynalite. */
   dynamoEndpoint: string;
-  /** The strict front, when on: its `capacity` tally says what each key consumed. */
-  front: DynamoFront | undefined;
+  /** The strict front every DynamoDB call goes through: its `capacity` tally says what each key consumed. */
+  front: DynamoFront;
+  /** The operator's client (every permission): for seeding and inspecting. */
   dynamo: DynamoDBClient;
+  /** The client a function signs its calls with (one per function, as one per Lambda container). */
+  dynamoOf(fn: FunctionName): DynamoDBClient;
   state: DynamoStateStore;
   accounts: DynamoAccountStore;
   /** What the functions counted (on AWS: EMF metrics). */
@@ -106,19 +110,43 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const db = options.dynamoEndpoint
     ? { endpoint: options.dynamoEndpoint, close: async () => {} }
     : await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
-  const useFront =
-    options.indexLagMs !== undefined || options.throughput !== undefined || options.dynamoFront !== undefined;
-  const front = useFront
-    ? await startDynamoFront({
-        ...options.dynamoFront,
-        backendEndpoint: db.endpoint,
-        host: options.host ?? '127.0.0.1',
-        indexLagMs: options.indexLagMs ?? 0,
-        throughput: options.throughput,
-      })
-    : undefined;
-  const dynamoEndpoint = front?.endpoint ?? db.endpoint;
+  // Always through the strict front: IAM per function from the manifest, index lag and limits as configured.
+  const front = await startDynamoFront({
+    authorize: manifestAuthorizer(LOCAL_TABLES, LOCAL_CREDENTIALS.accessKeyId),
+    ...options.dynamoFront,
+    backendEndpoint: db.endpoint,
+    host: options.host ?? '127.0.0.1',
+    indexLagMs: options.indexLagMs ?? 0,
+    throughput: options.throughput,
+  });
+  const dynamoEndpoint = front.endpoint;
   const dynamo = localDynamoClient(dynamoEndpoint);
+  // Each function signs as itself, so the front can hold it to its manifest entry.
+  const functionClients = new Map<FunctionName, DynamoDBClient>();
+  const clientFor = (fn: FunctionName) => {
+    let client = functionClients.get(fn);
+    if (!client) {
+      client = new DynamoDBClient({
+        endpoint: dynamoEndpoint,
+        region: 'local',
+        credentials: { accessKeyId: functionAccessKey(fn), secretAccessKey: 'local' },
+        maxAttempts: 3,
+      });
+      functionClients.set(fn, client);
+    }
+    return client;
+  };
+  const stateFor = (fn: FunctionName) =>
+    new DynamoStateStore(clientFor(fn), {
+      tableName: LOCAL_TABLES.state,
+      eventRetentionSeconds: options.eventRetentionSeconds ?? 3600,
+    });
+  const accountFor = (fn: FunctionName) =>
+    cachedAccountLookup(
+      new DynamoAccountStore(clientFor(fn), LOCAL_TABLES.accounts),
+      clock,
+      options.accountCacheMs ?? 5_000,
+    );
   await createTables(dynamo, LOCAL_TABLES);
 
   const gateway = new LocalGateway({
@@ -137,7 +165,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     eventRetentionSeconds: options.eventRetentionSeconds ?? 3600,
   });
   const accounts = new DynamoAccountStore(dynamo, LOCAL_TABLES.accounts);
-  const account = cachedAccountLookup(accounts, clock, options.accountCacheMs ?? 5_000);
   const management = new ApiGatewayManagementApiClient({
     endpoint: gateway.managementEndpoint,
     region: 'local',
@@ -151,8 +178,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const metrics = countingMetrics();
   const handlers: LocalHandlers = {
     webhook: makeWebhookHandler({
-      account,
-      store: state,
+      account: accountFor('webhook'),
+      store: stateFor('webhook'),
       pusher,
       clock,
       logger: named('webhook'),
@@ -160,28 +187,39 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       pushConcurrency,
       claimLeaseMs: options.claimLeaseMs,
     }),
-    tickets: makeTicketsHandler({
-      account,
-      tickets: state,
-      events: state,
+    tickets: (() => {
+      const store = stateFor('tickets');
+      return makeTicketsHandler({
+        account: accountFor('tickets'),
+        tickets: store,
+        events: store,
+        clock,
+        logger: named('tickets'),
+        webSocketUrl: gateway.webSocketUrl,
+      });
+    })(),
+    agents: makeAgentsHandler({
+      account: accountFor('agents'),
+      agents: stateFor('agents'),
       clock,
-      logger: named('tickets'),
-      webSocketUrl: gateway.webSocketUrl,
+      logger: named('agents'),
     }),
-    agents: makeAgentsHandler({ account, agents: state, clock, logger: named('agents') }),
-    authorizer: makeAuthorizer({ tickets: state, clock, logger: named('authorizer') }),
-    connect: makeConnectHandler({ connections: state, clock, logger: named('connect') }),
-    disconnect: makeDisconnectHandler({ connections: state, logger: named('disconnect') }),
-    default: makeDefaultHandler({
-      connections: state,
-      events: state,
-      calls: state,
-      pusher,
-      clock,
-      logger: named('default'),
-      metrics,
-      pushConcurrency,
-    }),
+    authorizer: makeAuthorizer({ tickets: stateFor('authorizer'), clock, logger: named('authorizer') }),
+    connect: makeConnectHandler({ connections: stateFor('connect'), clock, logger: named('connect') }),
+    disconnect: makeDisconnectHandler({ connections: stateFor('disconnect'), logger: named('disconnect') }),
+    default: (() => {
+      const store = stateFor('default');
+      return makeDefaultHandler({
+        connections: store,
+        events: store,
+        calls: store,
+        pusher,
+        clock,
+        logger: named('default'),
+        metrics,
+        pushConcurrency,
+      });
+    })(),
   };
   gateway.attach(attachByManifest(handlers, options.timeoutsMs));
 
@@ -192,6 +230,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     dynamoEndpoint,
     front,
     dynamo,
+    dynamoOf: (fn) => clientFor(fn),
     state,
     accounts,
     metrics,
@@ -199,7 +238,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       await gateway.close();
       management.destroy();
       dynamo.destroy();
-      await front?.close();
+      for (const client of functionClients.values()) client.destroy();
+      await front.close();
       await db.close();
     },
   };

@@ -36,7 +36,7 @@ describe('DynamoDB failing in the middle of a webhook', () => {
   let plan: ((command: string, input: Record<string, unknown>) => boolean) | undefined;
   beforeAll(async () => {
     t = await startTestStack();
-    t.stack.dynamo.middlewareStack.add(
+    t.stack.dynamoOf('webhook').middlewareStack.add(
       (next, context) => async (args) => {
         if (plan?.(context.commandName ?? '', args.input as Record<string, unknown>)) {
           plan = undefined;
