@@ -186,7 +186,7 @@ describe('restart and reconnect', () => {
     const adopted = tracker.resync(
       [
         {
-          channel: 'PJSIP/21-0000001e',
+          channel: 'PJSIP/1986-0000001d',
           uniqueid: '1.1',
           linkedid: '1.1',
           calleridnum: '1986',
