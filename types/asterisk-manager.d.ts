@@ -17,6 +17,7 @@ declare module 'asterisk-manager' {
     on(event: 'error', listener: (error: Error) => void): void;
     on(event: string, listener: (...args: unknown[]) => void): void;
     removeAllListeners(event?: string): void;
+    removeListener(event: string, listener: (event: AmiFrame) => void): void;
   }
 
   export default function AsteriskManager(

@@ -115,7 +115,8 @@ export const readConfig = (env: Env): BridgeConfig => {
   if (recordingBase && !/^https?:\/\/\S+$/.test(recordingBase)) {
     problems.push('BRIDGE_RECORDING_BASE_URL: expected an http(s) URL');
   }
-  const healthPort = env.BRIDGE_HEALTH_PORT?.trim() ? int('BRIDGE_HEALTH_PORT', 0, 1, 65_535) : undefined;
+  // 0 picks a free port (tests); the URL is logged at start.
+  const healthPort = env.BRIDGE_HEALTH_PORT?.trim() ? int('BRIDGE_HEALTH_PORT', 0, 0, 65_535) : undefined;
 
   const tuning: Tuning = {
     retryBaseMs: int('BRIDGE_RETRY_BASE_MS', 1_000, 1, 600_000),
@@ -145,9 +146,10 @@ export const readConfig = (env: Env): BridgeConfig => {
           root: text('BRIDGE_RECORDING_ROOT', false) || '/var/spool/asterisk/monitor',
         }
       : undefined,
-    health: healthPort
-      ? { host: text('BRIDGE_HEALTH_HOST', false) || '127.0.0.1', port: healthPort }
-      : undefined,
+    health:
+      healthPort !== undefined
+        ? { host: text('BRIDGE_HEALTH_HOST', false) || '127.0.0.1', port: healthPort }
+        : undefined,
     tuning,
   };
 };
