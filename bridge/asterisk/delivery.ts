@@ -76,6 +76,11 @@ export class Delivery {
     }
   }
 
+  /** Attempts under way now. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
   /** Resolves when the outbox is empty and nothing is in flight (tests, and a graceful stop). */
   idle(): Promise<void> {
     if (this.options.outbox.depth === 0 && this.inFlight.size === 0) return Promise.resolve();

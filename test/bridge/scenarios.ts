@@ -157,3 +157,7 @@ export const summarise = (event: CallEvent): ExpectedEvent => ({
   agents: event.agents?.extensions ?? [],
   ...(event.call.outcome ? { outcome: event.call.outcome } : {}),
 });
+
+/** The expected events of a scenario replayed under an Asterisk `systemname` (see loadTranscript). */
+export const withSystemName = (expected: readonly ExpectedEvent[], systemName: string): ExpectedEvent[] =>
+  expected.map((e) => ({ ...e, id: `${systemName}${e.id}` }));

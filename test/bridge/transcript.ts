@@ -10,7 +10,11 @@ export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 export type Frame = [key: string, value: string][];
 
-export const loadTranscript = (name: string): Frame[] => {
+/**
+ * @param systemName prefixed to every Uniqueid/Linkedid, as Asterisk's `systemname` setting does; lets one
+ *   test replay a recorded call again as a different call.
+ */
+export const loadTranscript = (name: string, systemName = ''): Frame[] => {
   const text = readFileSync(join(FIXTURES, name), 'utf8');
   const body = text
     .split('\n')
@@ -24,7 +28,12 @@ export const loadTranscript = (name: string): Frame[] => {
         .filter((line) => line.length > 0)
         .map((line): [string, string] => {
           const at = line.indexOf(':');
-          return [line.slice(0, at), line.slice(at + 1).replace(/^ /, '')];
+          const key = line.slice(0, at);
+          const value = line.slice(at + 1).replace(/^ /, '');
+          return [
+            key,
+            systemName && /(uniqueid|linkedid)$/i.test(key) && value ? `${systemName}${value}` : value,
+          ];
         }),
     )
     .filter((frame) => frame.length > 0);
