@@ -236,7 +236,7 @@ describe('sender', () => {
       const server = await serve(() => ({
         status,
         body: JSON.stringify({ code: 'some_code', detail: 'field: rule' }),
-        headers: status === 429 ? { 'retry-after': '7' } : {},
+        headers: status === 429 ? { 'retry-after': '7' } : ({} as Record<string, string>),
       }));
       try {
         const result = await makeSender({ url: server.url, secret, timeoutMs: 2000 })(entry);
