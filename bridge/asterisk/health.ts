@@ -16,6 +16,7 @@ export interface HealthReport {
   delivery: { delivered: number; failures: number; lastSuccessAt?: string; lastFailure?: string };
   calls: { active: number };
   malformedAmiFrames: number;
+  memory: { rssMb: number; heapUsedMb: number };
 }
 
 export interface HealthInputs {
@@ -31,6 +32,11 @@ export interface HealthInputs {
 
 /** An event waiting longer than this means Callbridge has been unreachable for a while. */
 export const STALE_OUTBOX_SECONDS = 120;
+
+const memory = () => {
+  const usage = process.memoryUsage();
+  return { rssMb: Math.round(usage.rss / 2 ** 20), heapUsedMb: Math.round(usage.heapUsed / 2 ** 20) };
+};
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
@@ -71,6 +77,7 @@ export const healthReport = (inputs: HealthInputs): HealthReport => {
     },
     calls: { active: inputs.activeCalls },
     malformedAmiFrames: inputs.malformed,
+    memory: memory(),
   };
 };
 

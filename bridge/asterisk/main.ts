@@ -9,6 +9,9 @@ import { startBridge } from './bridge';
 import { BridgeConfigError, readConfig } from './config';
 
 const logger = jsonLogger('callbridge-asterisk');
+// A closed log pipe (a supervisor gone, `| head`) must not take the bridge down with EPIPE.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
 
 const main = async () => {
   let config: ReturnType<typeof readConfig>;
