@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { BridgeConfigError, readConfig } from '../../bridge/asterisk/config';
 import { ScriptedAmi } from './ami-server';
@@ -113,6 +114,55 @@ describe('bridge configuration', () => {
       const down = await fetch(url);
       expect(down.status).toBe(503);
       expect(((await down.json()) as { problems: string[] }).problems[0]).toMatch(/^AMI not connected/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      await ami.stop();
+    }
+  }, 30_000);
+
+  it('the single-file build (what systemd and the container run) starts and logs in to AMI', async () => {
+    const outfile = join(dataDir(), 'asterisk-bridge.mjs');
+    // The same options as `npm run build:bridge-asterisk`.
+    await build({
+      entryPoints: [MAIN],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      outfile,
+      logLevel: 'silent',
+      banner: {
+        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+    });
+    const ami = new ScriptedAmi({ username: AMI_USER, secret: AMI_SECRET });
+    await ami.start();
+    const child = spawn(process.execPath, [outfile], {
+      cwd: dataDir(),
+      env: {
+        PATH: process.env.PATH ?? '',
+        AMI_HOST: '127.0.0.1',
+        AMI_PORT: String(ami.port),
+        AMI_USERNAME: AMI_USER,
+        AMI_SECRET: AMI_SECRET,
+        CALLBRIDGE_WEBHOOK_URL: 'http://127.0.0.1:1/webhooks/acme',
+        CALLBRIDGE_WEBHOOK_SECRET: 'whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3',
+        BRIDGE_DATA_DIR: dataDir(),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += String(d);
+    });
+    try {
+      await waitUntil(
+        () => /"resynchronised with CoreShowChannels"/.test(stdout),
+        10_000,
+        'bundle logged in',
+      );
+      expect(ami.actions).toContain('coreshowchannels');
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
