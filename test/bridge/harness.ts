@@ -24,6 +24,11 @@ export const AGENTS: Record<string, number> = {
   '150010002': 22,
   '150010003': 23,
   '260010001': 24,
+  '11': 31,
+  '12': 32,
+  '41': 34,
+  '42': 35,
+  '51': 36,
 };
 export const agentMap = (): Record<string, string> =>
   Object.fromEntries(Object.entries(AGENTS).map(([ext, user]) => [String(user), ext]));

@@ -50,6 +50,9 @@ afterAll(async () => {
 const EXPECTED_POPUPS: Record<string, Record<string, string[]>> = {
   'inbound answered': { '1986': ['1770888534.43 popup'] },
   missed: { '21': ['1770888559.46 popup', '1770888559.46 missed'] },
+  'ring group, nobody answers': Object.fromEntries(
+    ['11', '12', '21', '41', '42', '51'].map((ext) => [ext, ['1770888635.49 popup', '1770888635.49 missed']]),
+  ),
   busy: { '150010002': ['195176c06ab8-1529936241.98 popup'] },
   'ring group, second member answers': {
     '150010002': ['195176c06ab8-1529936598.168 popup'],

@@ -59,6 +59,14 @@ export const SCENARIOS: Record<string, Scenario> = {
       ['call.ended', ['21'], 'missed'],
     ]),
   },
+  'ring group, nobody answers': {
+    file: 'ring-group-missed.ami',
+    env: {},
+    expected: seq('1770888635.49', 'inbound', '1986', '666', [
+      ['call.ringing', ['11', '12', '21', '41', '42', '51']],
+      ['call.ended', ['11', '12', '21', '41', '42', '51'], 'missed'],
+    ]),
+  },
   busy: {
     file: 'busy.ami',
     env: cacofonisk,
