@@ -27,6 +27,8 @@ export interface AmiOptions {
   reconnectMaxMs: number;
   pingIntervalMs?: number;
   listTimeoutMs?: number;
+  /** Ask CoreShowChannels again this often while connected (0: only on connect), to catch any drift. */
+  resyncIntervalMs?: number;
   scheduler: Scheduler;
   logger: Logger;
   random?: () => number;
@@ -49,6 +51,7 @@ export class AmiConnection {
   private manager: Manager | undefined;
   private cancelRetry: (() => void) | undefined;
   private cancelPing: (() => void) | undefined;
+  private cancelResync: (() => void) | undefined;
   private stopped = false;
   private failures = 0;
   /** Events held while CoreShowChannels is listing; undefined when live. */
@@ -65,6 +68,7 @@ export class AmiConnection {
     this.stopped = true;
     this.cancelRetry?.();
     this.cancelPing?.();
+    this.cancelResync?.();
     this.teardown();
   }
 
@@ -136,8 +140,10 @@ export class AmiConnection {
         this.status.connected = true;
         this.status.connectedSince = this.options.scheduler.now();
         logger.info('AMI connected', { host, port });
-        this.listChannels(manager, () => fail('CoreShowChannels got no complete answer', 'warn'));
+        const onTimeout = () => fail('CoreShowChannels got no complete answer', 'warn');
+        this.listChannels(manager, onTimeout);
         this.schedulePing(manager, fail);
+        this.scheduleResync(manager, onTimeout);
       });
     });
   }
@@ -179,6 +185,17 @@ export class AmiConnection {
     actionId = manager.action({ action: 'CoreShowChannels' });
     cancelTimeout = this.options.scheduler.after(this.options.listTimeoutMs ?? 30_000, () => {
       if (this.manager === manager && this.held) onTimeout();
+    });
+  }
+
+  private scheduleResync(manager: Manager, onTimeout: () => void) {
+    const interval = this.options.resyncIntervalMs ?? 0;
+    if (interval <= 0) return;
+    this.cancelResync?.();
+    this.cancelResync = this.options.scheduler.after(interval, () => {
+      if (this.manager !== manager) return;
+      if (!this.held) this.listChannels(manager, onTimeout);
+      this.scheduleResync(manager, onTimeout);
     });
   }
 

@@ -98,6 +98,7 @@ export const startBridge = async (config: BridgeConfig, deps: BridgeDeps): Promi
     secret: config.ami.secret,
     reconnectBaseMs: config.tuning.reconnectBaseMs,
     reconnectMaxMs: config.tuning.reconnectMaxMs,
+    resyncIntervalMs: config.tuning.resyncIntervalMs,
     ...(deps.pingIntervalMs !== undefined ? { pingIntervalMs: deps.pingIntervalMs } : {}),
     scheduler,
     logger,

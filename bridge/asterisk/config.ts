@@ -33,6 +33,7 @@ export interface Tuning {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   statusIntervalMs: number;
+  resyncIntervalMs: number;
   ringBatchMs: number;
   sendConcurrency: number;
   requestTimeoutMs: number;
@@ -124,6 +125,7 @@ export const readConfig = (env: Env): BridgeConfig => {
     reconnectBaseMs: int('AMI_RECONNECT_BASE_MS', 1_000, 1, 600_000),
     reconnectMaxMs: int('AMI_RECONNECT_MAX_MS', 30_000, 1, 3_600_000),
     statusIntervalMs: int('BRIDGE_STATUS_INTERVAL_MS', 60_000, 0, 86_400_000),
+    resyncIntervalMs: int('BRIDGE_RESYNC_INTERVAL_MS', 600_000, 0, 86_400_000),
     ringBatchMs: int('BRIDGE_RING_BATCH_MS', 250, 0, 10_000),
     sendConcurrency: int('BRIDGE_SEND_CONCURRENCY', 4, 1, 64),
     requestTimeoutMs: int('BRIDGE_REQUEST_TIMEOUT_MS', 10_000, 100, 120_000),

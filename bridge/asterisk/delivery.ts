@@ -46,10 +46,10 @@ export class Delivery {
   kick(): void {
     if (this.stopped) return;
     const now = this.options.scheduler.now();
-    const heads = new Map<string, OutboxEntry>();
-    for (const entry of this.options.outbox.pending()) if (!heads.has(entry.key)) heads.set(entry.key, entry);
+    const heads = this.options.outbox.heads();
     let nextWake = Number.POSITIVE_INFINITY;
-    for (const [key, entry] of heads) {
+    for (const entry of heads) {
+      const key = entry.key;
       if (this.inFlight.size >= this.options.concurrency) break;
       if (this.inFlight.has(key)) continue;
       const wait = this.waits.get(key);
@@ -69,7 +69,7 @@ export class Delivery {
         this.kick();
       });
     }
-    if (heads.size === 0 && this.inFlight.size === 0) {
+    if (heads.length === 0 && this.inFlight.size === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();

@@ -62,6 +62,8 @@ export const writeAtomically = async (dir: string, name: string, data: string, s
 
 export class Outbox {
   private readonly entries = new Map<number, OutboxEntry>();
+  /** Per call, its waiting entries in sequence order: the delivery loop only ever needs the heads. */
+  private readonly queues = new Map<string, OutboxEntry[]>();
   private readonly ids = new Set<string>();
   private nextSeq = 0;
   private deadLetters = 0;
@@ -100,12 +102,17 @@ export class Outbox {
       }
       this.track({ ...parsed.output, file: name });
     }
+    // readdir order is not sequence order.
+    for (const queue of this.queues.values()) queue.sort((a, b) => a.seq - b.seq);
     this.deadLetters += (await readdir(this.deadDir)).filter((n) => n.endsWith('.json')).length;
   }
 
   private track(entry: OutboxEntry) {
     this.entries.set(entry.seq, entry);
     this.ids.add(entry.id);
+    const queue = this.queues.get(entry.key);
+    if (queue) queue.push(entry);
+    else this.queues.set(entry.key, [entry]);
     this.nextSeq = Math.max(this.nextSeq, entry.seq + 1);
   }
 
@@ -128,8 +135,15 @@ export class Outbox {
       added.push(entry);
     }
     if (added.length > 0) await syncDir(this.dir);
-    for (const entry of added) this.entries.set(entry.seq, entry);
+    for (const entry of added) this.track(entry);
     return added;
+  }
+
+  /** The oldest waiting entry of each call. */
+  heads(): OutboxEntry[] {
+    const heads: OutboxEntry[] = [];
+    for (const queue of this.queues.values()) if (queue[0]) heads.push(queue[0]);
+    return heads;
   }
 
   /** Entries waiting, oldest first. */
@@ -158,6 +172,12 @@ export class Outbox {
     await syncDir(this.dir);
     this.entries.delete(entry.seq);
     this.ids.delete(entry.id);
+    const queue = this.queues.get(entry.key);
+    if (queue) {
+      const rest = queue.filter((e) => e !== entry);
+      if (rest.length > 0) this.queues.set(entry.key, rest);
+      else this.queues.delete(entry.key);
+    }
   }
 
   /** Callbridge refused it for good: keep it beside the reason in dead/, out of the queue. */

@@ -160,7 +160,7 @@ export class CallTracker {
     }
     switch (event.event) {
       case 'Newchannel':
-        this.newChannel(event, at, out);
+        this.newChannel(event, at);
         break;
       case 'Newstate':
       case 'NewCallerid':
@@ -238,7 +238,7 @@ export class CallTracker {
     const out: Emitted[] = [];
     const live = new Map(channels.map((c) => [c.uniqueid, c]));
     for (const [uniqueid, channel] of Object.entries(this.state.channels)) {
-      if (!live.has(uniqueid)) this.removeChannel(uniqueid, channel, nowMs, out, undefined);
+      if (!live.has(uniqueid)) this.removeChannel(uniqueid, channel, nowMs, out);
     }
     this.state.bridges = {};
     // Oldest first, so a call's first channel is registered before the legs it dialed.
@@ -321,7 +321,7 @@ export class CallTracker {
     return channel;
   }
 
-  private newChannel(event: AmiEventOf<'Newchannel'>, at: number, _out: Emitted[]) {
+  private newChannel(event: AmiEventOf<'Newchannel'>, at: number) {
     if (this.state.channels[event.uniqueid]) return;
     this.register(
       event.uniqueid,
@@ -348,7 +348,7 @@ export class CallTracker {
     const previous = channel.linkedid;
     channel.linkedid = linkedid;
     this.ensureCall(linkedid, uniqueid, at);
-    this.endIfEmpty(previous, at, out, undefined);
+    this.endIfEmpty(previous, at, out);
   }
 
   private ensureCall(linkedid: string, firstUniqueid: string, at: number): CallState | undefined {
@@ -564,10 +564,10 @@ export class CallTracker {
     } else if (call && cause && channel.kind === 'trunk' && call.direction === 'outbound') {
       call.statuses.push(causeStatus(cause));
     }
-    this.endIfEmpty(channel.linkedid, at, out, cause);
+    this.endIfEmpty(channel.linkedid, at, out);
   }
 
-  private endIfEmpty(linkedid: string, at: number, out: Emitted[], _cause: string | undefined) {
+  private endIfEmpty(linkedid: string, at: number, out: Emitted[]) {
     const call = this.state.calls[linkedid];
     if (!call) return;
     for (const channel of Object.values(this.state.channels)) if (channel.linkedid === linkedid) return;

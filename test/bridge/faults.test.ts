@@ -361,3 +361,35 @@ describe('malformed AMI frames', () => {
     }
   });
 });
+
+describe('periodic resync', () => {
+  it('ends a call whose hangups never reached the bridge, so no pop-up is left ringing', async () => {
+    const call = scenario('missed');
+    const sockets = await connectAgents(call.expected);
+    const { logger } = captureLogger();
+    const before = relay.accepted().length;
+    const bridge = await startBridge(
+      readConfig({
+        ...bridgeEnv(relay.url, ami.port, dataDir(), { BRIDGE_RESYNC_INTERVAL_MS: '150' }),
+        CALLBRIDGE_WEBHOOK_SECRET: secret,
+      }),
+      { logger },
+    );
+    try {
+      await ami.waitForLogin(logins() + 1);
+      await waitUntil(() => bridge.ami.status.connected, 5000, 'AMI session');
+      const [ringing] = splitAt(call.frames(), has('Event', 'DialState'));
+      ami.play(ringing);
+      await relay.waitFor(before + 1);
+      // The caller gives up, but the Hangup events are lost (a buggy module, a dropped packet on a remote AMI).
+      ami.channels.clear();
+      const mine = (await relay.waitFor(before + call.expected.length)).slice(before);
+      expect(summaries(mine)).toEqual(call.expected);
+      await expectSockets(sockets, call.expected);
+      expect(bridge.tracker.activeCalls).toBe(0);
+    } finally {
+      await bridge.stop();
+      for (const s of sockets.values()) s.close();
+    }
+  });
+});
