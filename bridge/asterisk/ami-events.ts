@@ -105,12 +105,20 @@ const names = new Map<string, AmiEventName>(
   (Object.keys(schemas) as AmiEventName[]).map((name) => [name.toLowerCase(), name]),
 );
 
-/** A frame from the AMI library: repeated headers arrive as arrays and ChanVariable as an object. */
+/**
+ * A frame from the AMI library: repeated headers arrive as arrays, and `Variable`/`ChanVariable` headers as
+ * objects split at "=" (so VarSet's `Variable: MIXMONITOR_FILENAME` arrives as `{MIXMONITOR_FILENAME: ''}`):
+ * put those back as the line Asterisk sent.
+ */
 export const flattenFrame = (frame: Record<string, unknown>): AmiRecord => {
   const record: AmiRecord = {};
   for (const [key, value] of Object.entries(frame)) {
     if (typeof value === 'string') record[key.toLowerCase()] = value;
     else if (Array.isArray(value) && typeof value[0] === 'string') record[key.toLowerCase()] = value[0];
+    else if (value && typeof value === 'object') {
+      const [first] = Object.entries(value as Record<string, unknown>);
+      if (first) record[key.toLowerCase()] = first[1] === '' ? first[0] : `${first[0]}=${String(first[1])}`;
+    }
   }
   return record;
 };

@@ -61,8 +61,9 @@ export interface CallState {
   /** Agents rung in this segment, in the order they were rung; `ringing` those still ringing. */
   rung: string[];
   ringing: string[];
-  /** Set while rung agents wait to be announced in one call.ringing. */
+  /** Set while rung agents wait to be announced in one call.ringing (bridge clock), and when the first rang. */
   pendingSince?: number;
+  pendingAt?: number;
   answeredBy?: string;
   answeredAt?: number;
   /** DialEnd statuses and hangup causes of this segment's legs, for the outcome. */
@@ -126,6 +127,10 @@ const isKnownNumber = (value: string | undefined): value is string =>
 
 export class CallTracker {
   private state: TrackerState;
+  /** The bridge's clock at the event being handled: ring batches wait by it, not by Asterisk's (skewed) clock. */
+  private receivedAt = 0;
+  /** The time of the event being handled, by Asterisk's clock when it sends one. */
+  private eventAt = 0;
 
   constructor(
     private readonly options: TrackerOptions,
@@ -149,7 +154,9 @@ export class CallTracker {
 
   handle(event: AmiEvent, nowMs: number): Emitted[] {
     const out: Emitted[] = [];
+    this.receivedAt = nowMs;
     const at = eventTime(event, nowMs);
+    this.eventAt = at;
     const uniqueid = 'uniqueid' in event ? event.uniqueid : undefined;
     const linkedid = 'linkedid' in event ? event.linkedid : undefined;
     if (typeof uniqueid === 'string' && typeof linkedid === 'string' && event.event !== 'CoreShowChannel') {
@@ -218,9 +225,10 @@ export class CallTracker {
   /** Announce ring batches older than `ringBatchMs`, and forget ended calls older than an hour. */
   tick(nowMs: number): Emitted[] {
     const out: Emitted[] = [];
+    this.receivedAt = nowMs;
     for (const call of Object.values(this.state.calls)) {
       if (call.pendingSince !== undefined && nowMs - call.pendingSince >= this.options.ringBatchMs) {
-        this.flushRinging(call, nowMs, out);
+        this.flushRinging(call, call.pendingAt ?? nowMs, out);
       }
     }
     for (const [linkedid, endedAt] of Object.entries(this.state.ended)) {
@@ -236,6 +244,8 @@ export class CallTracker {
    */
   resync(channels: readonly ChannelSnapshot[], nowMs: number): Emitted[] {
     const out: Emitted[] = [];
+    this.receivedAt = nowMs;
+    this.eventAt = nowMs;
     const live = new Map(channels.map((c) => [c.uniqueid, c]));
     for (const [uniqueid, channel] of Object.entries(this.state.channels)) {
       if (!live.has(uniqueid)) this.removeChannel(uniqueid, channel, nowMs, out);
@@ -273,7 +283,7 @@ export class CallTracker {
         continue;
       const desc = (snap.channelstatedesc ?? '').toLowerCase();
       if (desc === 'ringing' && call.phase !== 'answered' && !call.rung.includes(channel.endpoint)) {
-        this.addRinging(call, channel.endpoint, nowMs);
+        this.addRinging(call, channel.endpoint);
       } else if (desc === 'up' && channel.bridge && (this.state.bridges[channel.bridge]?.length ?? 0) >= 2) {
         if (call.phase !== 'answered') {
           if (call.direction === undefined) call.direction = 'inbound';
@@ -415,7 +425,7 @@ export class CallTracker {
         const caller = this.channelByEndpoint(call.linkedid, call.caller);
         const callerId = isKnownNumber(event.calleridnum) ? event.calleridnum : caller?.callerIdNum;
         call.from = phone(callerId || call.caller);
-        this.addRinging(call, call.caller, at);
+        this.addRinging(call, call.caller);
         this.flushRinging(call, at, out);
       }
       return;
@@ -435,7 +445,7 @@ export class CallTracker {
       call.from = phone(callerId || call.caller);
       call.to = phone(isKnownNumber(event.exten) ? event.exten : agent);
     }
-    this.addRinging(call, agent, at);
+    this.addRinging(call, agent);
   }
 
   private dialEnd(event: AmiEventOf<'DialEnd'>, at: number, out: Emitted[]) {
@@ -472,12 +482,13 @@ export class CallTracker {
     if (agent) this.stopRinging(call, agent, 'NOANSWER');
   }
 
-  private addRinging(call: CallState, agent: string, at: number) {
+  private addRinging(call: CallState, agent: string) {
     if (call.phase === 'new') call.phase = 'ringing';
     if (!call.rung.includes(agent)) call.rung.push(agent);
     if (!call.ringing.includes(agent)) {
       call.ringing.push(agent);
-      call.pendingSince ??= at;
+      call.pendingSince ??= this.receivedAt;
+      call.pendingAt ??= this.eventAt;
     }
   }
 
@@ -489,6 +500,7 @@ export class CallTracker {
   private flushRinging(call: CallState, at: number, out: Emitted[]) {
     if (call.pendingSince === undefined) return;
     call.pendingSince = undefined;
+    call.pendingAt = undefined;
     if (call.phase !== 'ringing' || call.ringing.length === 0) return;
     call.ringingSent++;
     this.emit(
@@ -634,6 +646,7 @@ export class CallTracker {
     call.rung = [];
     call.ringing = [];
     call.pendingSince = undefined;
+    call.pendingAt = undefined;
     call.answeredBy = undefined;
     call.answeredAt = undefined;
     call.statuses = [];

@@ -24,7 +24,7 @@ import {
   waitUntil,
 } from './harness';
 import { SCENARIOS } from './scenarios';
-import { loadTranscript } from './transcript';
+import { type Frame, loadTranscript } from './transcript';
 
 let t: TestStack;
 let relay: Relay;
@@ -80,7 +80,7 @@ describe('recorded calls through the bridge to agents’ sockets', () => {
       const sockets = new Map<string, TestSocket>();
       for (const ext of extensions) sockets.set(ext, await t.connect(AGENTS[ext] ?? 0));
       const before = relay.accepted().length;
-      const { logger } = captureLogger();
+      const { logger, lines } = captureLogger();
       const bridge = await startBridge(
         readConfig({
           ...bridgeEnv(relay.url, ami.port, dataDir()),
@@ -112,10 +112,55 @@ describe('recorded calls through the bridge to agents’ sockets', () => {
         }
         expect(bridge.outbox.depth).toBe(0);
         expect(bridge.health().status).toBe('ok');
+        // Real frames are never mistaken for malformed ones.
+        expect(lines.filter((l) => l.level !== 'info')).toEqual([]);
       } finally {
         await bridge.stop();
         for (const socket of sockets.values()) socket.close();
       }
     });
   }
+});
+
+describe('recordings', () => {
+  it('MixMonitor’s file (VarSet MIXMONITOR_FILENAME, through the AMI library) becomes the recordingUrl', async () => {
+    const scenario = SCENARIOS['inbound answered'];
+    if (!scenario) throw new Error('scenario missing');
+    const before = relay.accepted().length;
+    const { logger, lines } = captureLogger();
+    const bridge = await startBridge(
+      readConfig({
+        ...bridgeEnv(relay.url, ami.port, dataDir()),
+        CALLBRIDGE_WEBHOOK_SECRET: secret,
+        BRIDGE_RECORDING_BASE_URL: 'https://pbx.example.com/recordings',
+      }),
+      { logger },
+    );
+    try {
+      await ami.waitForLogin(ami.logins.filter((l) => l.ok).length + 1);
+      await waitUntil(() => bridge.ami.status.connected, 5000, 'AMI session');
+      const frames = loadTranscript(scenario.file, 'rec-');
+      const answer = frames.findIndex((f) => f.some(([k, v]) => k === 'DialStatus' && v === 'ANSWER'));
+      // What MixMonitor sets when FreePBX starts recording (the transcript was captured without recording).
+      const varset: Frame = [
+        ['Event', 'VarSet'],
+        ['Privilege', 'dialplan,all'],
+        ['Channel', 'PJSIP/21-0000001b'],
+        ['Uniqueid', 'rec-1770888534.43'],
+        ['Linkedid', 'rec-1770888534.43'],
+        ['Variable', 'MIXMONITOR_FILENAME'],
+        ['Value', '/var/spool/asterisk/monitor/2026/02/12/internal-1986-21-20260212-093534.wav'],
+      ];
+      ami.play([...frames.slice(0, answer), varset, ...frames.slice(answer)]);
+      const mine = (await relay.waitFor(before + 3)).slice(before);
+      expect(mine.map((d) => d.event.call.recordingUrl)).toEqual([
+        undefined,
+        'https://pbx.example.com/recordings/2026/02/12/internal-1986-21-20260212-093534.wav',
+        'https://pbx.example.com/recordings/2026/02/12/internal-1986-21-20260212-093534.wav',
+      ]);
+      expect(lines.filter((l) => l.level !== 'info')).toEqual([]);
+    } finally {
+      await bridge.stop();
+    }
+  });
 });

@@ -97,6 +97,23 @@ describe('call tracker over recorded AMI transcripts', () => {
     expect(tracker.tick(now + 600)).toEqual([]);
   });
 
+  it('with timestampevents, call times are Asterisk’s while ring batching runs on the bridge’s clock', () => {
+    const tracker = trackerFor({});
+    // The PBX clock is 10 minutes ahead of the bridge's.
+    const pbx = (T0 + 600_000) / 1000;
+    const frames = loadTranscript('inbound-answered.ami').map(
+      (frame, i): Frame => [...frame, ['Timestamp', (pbx + i).toFixed(6)]],
+    );
+    const uptoDial = frames.findIndex((f) => f.some(([k, v]) => k === 'Event' && v === 'DialBegin'));
+    replay(tracker, frames.slice(0, uptoDial + 1), T0, 1);
+    const ringing = tracker.tick(T0 + uptoDial + 1 + 250);
+    expect(ringing.map((e) => e.event.type)).toEqual(['call.ringing']);
+    expect(ringing[0]?.event.occurredAt).toBe(new Date((pbx + uptoDial) * 1000).toISOString());
+    const rest = replay(tracker, frames.slice(uptoDial + 1), T0 + 1000, 1).out;
+    const ended = rest.find((e) => e.event.type === 'call.ended')?.event;
+    expect(Date.parse(ended?.call.endedAt ?? '')).toBe((pbx + frames.length - 1) * 1000);
+  });
+
   it('follows only the configured contexts when BRIDGE_CONTEXT_FILTER is set', () => {
     const tracker = trackerFor({ ...SCENARIOS.queue?.env, BRIDGE_CONTEXT_FILTER: 'from-trunk' });
     expect(replay(tracker, loadTranscript('queue.ami')).out).toEqual([]);
