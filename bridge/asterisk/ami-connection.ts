@@ -45,6 +45,8 @@ export interface AmiStatus {
   lastError?: string;
   lastErrorAt?: number;
   reconnects: number;
+  /** Set when Asterisk refuses CoreShowChannels (the AMI user lacks write = reporting). */
+  resyncRefused?: string;
 }
 
 export class AmiConnection {
@@ -182,7 +184,21 @@ export class AmiConnection {
       }
     };
     manager.on('managerevent', listener);
-    actionId = manager.action({ action: 'CoreShowChannels' });
+    actionId = manager.action({ action: 'CoreShowChannels' }, (error) => {
+      if (!error || this.manager !== manager) {
+        if (!error) this.status.resyncRefused = undefined;
+        return;
+      }
+      // Without the list the bridge still follows live events; calls in progress at connect time are missed.
+      cancelTimeout?.();
+      manager.removeListener('managerevent', listener);
+      const reason = typeof error.message === 'string' ? error.message.slice(0, 200) : 'refused';
+      this.status.resyncRefused = `CoreShowChannels refused (${reason}): give the AMI user "write = reporting" in manager.conf`;
+      this.options.logger.error(this.status.resyncRefused);
+      const held = this.held ?? [];
+      this.held = undefined;
+      for (const event of held) this.options.onEvent(event);
+    });
     cancelTimeout = this.options.scheduler.after(this.options.listTimeoutMs ?? 30_000, () => {
       if (this.manager === manager && this.held) onTimeout();
     });

@@ -44,6 +44,7 @@ export const healthReport = (inputs: HealthInputs): HealthReport => {
   const problems: string[] = [];
   if (!inputs.ami.connected)
     problems.push(`AMI not connected${inputs.ami.lastError ? `: ${inputs.ami.lastError}` : ''}`);
+  if (inputs.ami.resyncRefused) problems.push(inputs.ami.resyncRefused);
   const oldestAge =
     inputs.oldestEnqueuedAt === undefined
       ? undefined

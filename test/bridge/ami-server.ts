@@ -34,6 +34,8 @@ interface Session {
 export interface ScriptedAmiOptions {
   username: string;
   secret: string;
+  /** manager.conf `write` classes of the user; CoreShowChannels needs system or reporting. */
+  write?: string[];
 }
 
 export class ScriptedAmi {
@@ -146,6 +148,11 @@ export class ScriptedAmi {
     if (name === 'ping') {
       reply(`Response: Success\r\n${id}Ping: Pong\r\nTimestamp: ${(Date.now() / 1000).toFixed(6)}\r\n\r\n`);
     } else if (name === 'coreshowchannels') {
+      const write = this.options.write ?? ['reporting'];
+      if (!write.includes('system') && !write.includes('reporting') && !write.includes('all')) {
+        reply(`Response: Error\r\n${id}Message: Permission denied\r\n\r\n`);
+        return;
+      }
       reply(`Response: Success\r\n${id}EventList: start\r\nMessage: Channels will follow\r\n\r\n`);
       for (const c of this.channels.values()) {
         reply(

@@ -393,3 +393,37 @@ describe('periodic resync', () => {
     }
   });
 });
+
+describe('AMI user without the reporting class', () => {
+  it('says which manager.conf line is missing, and still follows live calls', async () => {
+    const restricted = new ScriptedAmi({
+      username: AMI_USER,
+      secret: AMI_SECRET,
+      write: ['call', 'originate'],
+    });
+    await restricted.start();
+    const s = SCENARIOS['inbound answered'];
+    if (!s) throw new Error('scenario missing');
+    const expected = withSystemName(s.expected, 'perm-');
+    const { logger, lines } = captureLogger();
+    const before = relay.accepted().length;
+    const bridge = await startBridge(
+      readConfig({ ...bridgeEnv(relay.url, restricted.port, dataDir()), CALLBRIDGE_WEBHOOK_SECRET: secret }),
+      { logger },
+    );
+    try {
+      await restricted.waitForLogin(1);
+      await waitUntil(() => bridge.health().problems.length > 0, 5000, 'refusal noticed');
+      expect(bridge.health().problems).toEqual([
+        'CoreShowChannels refused (Permission denied): give the AMI user "write = reporting" in manager.conf',
+      ]);
+      expect(lines.some((l) => l.level === 'error' && /write = reporting/.test(l.message))).toBe(true);
+      restricted.play(loadTranscript(s.file, 'perm-'));
+      const mine = (await relay.waitFor(before + expected.length)).slice(before);
+      expect(summaries(mine)).toEqual(expected);
+    } finally {
+      await bridge.stop();
+      await restricted.stop();
+    }
+  });
+});
