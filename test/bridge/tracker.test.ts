@@ -344,6 +344,62 @@ describe('queue events (app_queue)', () => {
   });
 });
 
+describe('members rung one after another (linear queue, sequential hunt group)', () => {
+  const frame = (event: string, fields: Record<string, string>): Frame => [
+    ['Event', event],
+    ...Object.entries(fields),
+  ];
+  const caller = {
+    Channel: 'PJSIP/trunk-00000002',
+    Uniqueid: '8.1',
+    Linkedid: '8.1',
+    CallerIDNum: '+15550001111',
+    Context: 'ext-queues',
+    Exten: '401',
+  };
+  const member = (ext: string, uid: string) => ({
+    ...caller,
+    DestChannel: `PJSIP/${ext}-0000000${uid}`,
+    DestUniqueid: `8.${uid}`,
+    DestLinkedid: '8.1',
+    Queue: '401',
+    Interface: `PJSIP/${ext}`,
+  });
+
+  it('announces each newly rung member in a further call.ringing (ringing-2, …) naming who rings now', () => {
+    const tracker = trackerFor({});
+    const frames: Frame[] = [
+      frame('Newchannel', { ...caller, Context: 'from-trunk', Exten: '+15550002222' }),
+      frame('Newchannel', {
+        Channel: 'PJSIP/101-00000003',
+        Uniqueid: '8.3',
+        Linkedid: '8.1',
+        Context: 'from-internal',
+      }),
+      frame('AgentCalled', member('101', '3')),
+      frame('AgentRingNoAnswer', { ...member('101', '3'), RingTime: '15' }),
+      frame('Hangup', { Channel: 'PJSIP/101-00000003', Uniqueid: '8.3', Linkedid: '8.1', Cause: '26' }),
+      frame('Newchannel', {
+        Channel: 'PJSIP/102-00000004',
+        Uniqueid: '8.4',
+        Linkedid: '8.1',
+        Context: 'from-internal',
+      }),
+      frame('AgentCalled', member('102', '4')),
+      frame('AgentConnect', { ...member('102', '4'), HoldTime: '20', RingTime: '3' }),
+      frame('Hangup', { Channel: 'PJSIP/102-00000004', Uniqueid: '8.4', Linkedid: '8.1', Cause: '16' }),
+      frame('Hangup', { ...caller, Cause: '16' }),
+    ];
+    const { out } = replay(tracker, frames);
+    expect(out.map((e) => [e.id, e.event.type, e.event.agents?.extensions])).toEqual([
+      ['ami.8.1.ringing', 'call.ringing', ['101']],
+      ['ami.8.1.ringing-2', 'call.ringing', ['102']],
+      ['ami.8.1.answered', 'call.answered', ['102']],
+      ['ami.8.1.ended', 'call.ended', ['102']],
+    ]);
+  });
+});
+
 describe('malformed AMI frames', () => {
   it('a frame missing a field the tracker needs is reported with that field, not applied', () => {
     const parsed = parseAmiEvent({
