@@ -5,10 +5,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BridgeConfigError, readConfig } from '../../bridge/asterisk/config';
 import { ScriptedAmi } from './ami-server';
-import { AMI_SECRET, AMI_USER, dataDir, waitUntil } from './harness';
+import { AMI_SECRET, AMI_USER, dataDir, removeDataDirs, waitUntil } from './harness';
 
 const MAIN = join(import.meta.dirname, '../../bridge/asterisk/main.ts');
 
@@ -21,6 +21,8 @@ const problemsOf = (env: Record<string, string>) => {
   }
   return [];
 };
+
+afterAll(() => removeDataDirs());
 
 describe('bridge configuration', () => {
   it('names every missing variable', () => {

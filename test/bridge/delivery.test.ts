@@ -7,16 +7,18 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Delivery } from '../../bridge/asterisk/delivery';
 import { Outbox, type OutboxEntry } from '../../bridge/asterisk/outbox';
 import { makeSender, type SendResult } from '../../bridge/asterisk/sender';
 import { verifySignature } from '../../lambdas/core/webhook-signature';
-import { captureLogger, dataDir } from './harness';
+import { captureLogger, dataDir, removeDataDirs } from './harness';
 import { ManualScheduler } from './manual-scheduler';
 
 const items = (key: string, n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => ({ id: `${key}.${from + i}`, key, body: `{"n":${from + i}}` }));
+
+afterAll(() => removeDataDirs());
 
 describe('outbox on disk', () => {
   it('keeps entries, in order, across a reopen (a restart), and ignores an id already waiting', async () => {

@@ -22,6 +22,7 @@ import {
   perCall,
   pushesOf,
   Relay,
+  removeDataDirs,
   summaries,
   waitUntil,
 } from './harness';
@@ -46,6 +47,7 @@ beforeAll(async () => {
   await ami.start();
 });
 afterAll(async () => {
+  removeDataDirs();
   await ami.stop();
   await relay.stop();
   await t.stop();

@@ -3,7 +3,7 @@
  * bridge (in-process, or as a child process via its entry point), and the real local stack behind a small HTTP
  * relay that records what reaches Callbridge and can play "Callbridge is down".
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,16 @@ export const AGENTS: Record<string, number> = {
 export const agentMap = (): Record<string, string> =>
   Object.fromEntries(Object.entries(AGENTS).map(([ext, user]) => [String(user), ext]));
 
-export const dataDir = () => mkdtempSync(join(tmpdir(), 'callbridge-bridge-'));
+const dataDirs: string[] = [];
+export const dataDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'callbridge-bridge-'));
+  dataDirs.push(dir);
+  return dir;
+};
+/** Remove the data directories this test file created (call from afterAll, after the bridges stopped). */
+export const removeDataDirs = () => {
+  for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
 
 export interface Delivery {
   id: string;

@@ -20,6 +20,7 @@ import {
   popupsOf,
   pushesOf,
   Relay,
+  removeDataDirs,
   summaries,
   waitUntil,
 } from './harness';
@@ -41,6 +42,7 @@ beforeAll(async () => {
   await ami.start();
 });
 afterAll(async () => {
+  removeDataDirs();
   await ami.stop();
   await relay.stop();
   await t.stop();
