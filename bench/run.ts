@@ -9,6 +9,7 @@ import { createTables } from '../infra/local/tables';
 import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
+import { bridgeBench } from './bridge';
 import { measureColdStarts } from './cold-start';
 import { closeAgents, startBenchStack } from './harness';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
@@ -361,6 +362,7 @@ const sections: Record<string, () => Promise<void>> = {
   throughput,
   'cold-start': coldStart,
   widget,
+  bridge: () => bridgeBench(record, QUICK),
 };
 
 const machine = {
