@@ -76,6 +76,8 @@ export interface TargetedWebhookOptions {
   agents: number;
   /** Webhooks in the sustained run that gives the per-account ceiling (10 by default). */
   webhooks?: number;
+  /** Name the agent by Kommo user id, or by extension as a phone system does (which reads the agent map). */
+  by?: 'user' | 'extension';
   /** The index lag the front models (0 by default: capacity does not depend on it). */
   indexLagMs?: number;
 }
@@ -143,7 +145,7 @@ export const targetedWebhookCapacity = async (
         version: 1,
         type: 'call.ringing',
         call: { id: `cap-${++counter}`, direction: 'inbound', from: '+15551234567', to: '+15557654321' },
-        agents: { users: [target] },
+        agents: options.by === 'extension' ? { extensions: [String(target)] } : { users: [target] },
         occurredAt: new Date().toISOString(),
       };
       const body = JSON.stringify(event);
@@ -176,18 +178,20 @@ export const targetedWebhookCapacity = async (
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const agents = Number(process.argv[2] ?? 10_000);
-  const { perWebhook, sustained } = await targetedWebhookCapacity({ agents });
   const line = (u: KeyUsage | undefined, field: 'rcu' | 'wcu', per = 1) =>
     u ? `${u[field] / per} on ${u.key}` : 'none';
-  console.log(
-    `targeted webhook, ${agents} agents: ${perWebhook.rcu} RCU, ${perWebhook.wcu} WCU in ${perWebhook.requests} calls`,
-  );
-  console.log(`  busiest read key:  ${line(perWebhook.busiestRead, 'rcu')}`);
-  console.log(`  busiest write key: ${line(perWebhook.busiestWrite, 'wcu')}`);
-  console.log(`over ${sustained.webhooks} webhooks, per webhook on the keys they share:`);
-  console.log(`  read:  ${line(sustained.busiestRead, 'rcu', sustained.webhooks)}`);
-  console.log(`  write: ${line(sustained.busiestWrite, 'wcu', sustained.webhooks)}`);
-  console.log(
-    `  per-account ceiling (3,000 RCU/s, 1,000 WCU/s per partition): ${Math.floor(sustained.ceilingPerSecond)} webhooks/s`,
-  );
+  for (const by of ['user', 'extension'] as const) {
+    const { perWebhook, sustained } = await targetedWebhookCapacity({ agents, by });
+    console.log(
+      `webhook to one agent by ${by}, ${agents} agents: ${perWebhook.rcu} RCU, ${perWebhook.wcu} WCU in ${perWebhook.requests} calls`,
+    );
+    console.log(`  busiest read key:  ${line(perWebhook.busiestRead, 'rcu')}`);
+    console.log(`  busiest write key: ${line(perWebhook.busiestWrite, 'wcu')}`);
+    console.log(`  over ${sustained.webhooks} webhooks, per webhook on the keys they share:`);
+    console.log(`    read:  ${line(sustained.busiestRead, 'rcu', sustained.webhooks)}`);
+    console.log(`    write: ${line(sustained.busiestWrite, 'wcu', sustained.webhooks)}`);
+    console.log(
+      `    per-account ceiling (3,000 RCU/s, 1,000 WCU/s per partition): ${Math.floor(sustained.ceilingPerSecond)} webhooks/s`,
+    );
+  }
 }

@@ -3,7 +3,7 @@
  * the action and resources, asks the `authorize` hook, and answers a denial as DynamoDB does, so the real
  * SDK throws AccessDeniedException. Tables with a customer managed key also need the key (KMS).
  */
-import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   DynamoDBDocumentClient,
@@ -39,16 +39,12 @@ const authorize = (request: AuthorizeRequest): AuthorizeDecision => {
 let h: FrontHarness;
 beforeAll(async () => {
   h = await startFront({ authorize, region: REGION, accountId: ACCOUNT, encryptedTables: { secure: KEY } });
-  allowed = new Set([
-    `admin dynamodb:CreateTable ${arn('open')}`,
-    `admin dynamodb:CreateTable ${arn('secure')}`,
-  ]);
-  await h
-    .client('admin')
-    .send(new (await import('@aws-sdk/client-dynamodb')).CreateTableCommand(stateLikeTable('open')));
-  await h
-    .client('admin')
-    .send(new (await import('@aws-sdk/client-dynamodb')).CreateTableCommand(stateLikeTable('secure')));
+  allowed = new Set();
+  allow('admin', 'dynamodb:CreateTable', arn('open'));
+  allow('admin', 'dynamodb:CreateTable', arn('secure'));
+  const admin = h.client('admin');
+  await admin.send(new CreateTableCommand(stateLikeTable('open')));
+  await admin.send(new CreateTableCommand(stateLikeTable('secure')));
 });
 afterAll(() => h.stop());
 beforeEach(() => {

@@ -117,6 +117,15 @@ describe('per-partition limits', () => {
     expect(out.UnprocessedKeys?.ondemand?.ConsistentRead).toBe(true);
   });
 
+  it('one BatchGetItem cannot read more of one partition than its bucket holds', async () => {
+    const keys = Array.from({ length: 6 }, (_, i) => ({ pk: 'many', sk: `k${i}` }));
+    const out = await h.doc.send(
+      new BatchGetCommand({ RequestItems: { ondemand: { Keys: keys, ConsistentRead: true } } }),
+    );
+    // 4 RCU a second, 1 RCU per strongly consistent key (present or not): four read, two handed back.
+    expect(out.UnprocessedKeys?.ondemand?.Keys).toEqual(keys.slice(4));
+  });
+
   it('the SDK retries a throttled call by itself', async () => {
     const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
     const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');

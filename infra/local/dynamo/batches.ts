@@ -35,7 +35,10 @@ export const batchGet = async (ctx: FrontContext, body: Body): Promise<Reply> =>
     const mode: ReadMode = request.ConsistentRead === true ? 'strong' : 'eventual';
     for (const key of request.Keys as Item[]) {
       try {
-        ctx.admit('read', shape, [{ table, index: undefined, partition: partitionText(shape, key) ?? '' }]);
+        const partition = partitionText(shape, key) ?? '';
+        ctx.admit('read', shape, [{ table, index: undefined, partition }]);
+        // The least this key can cost is taken at once, so the batch's later keys on the same partition see it.
+        ctx.charge([{ table, index: undefined, partition, rcu: readUnits(0, mode), wcu: 0 }]);
         wanted.push({ shape, key, mode });
         pushKey(admitted, table, request, key);
       } catch (error) {
@@ -64,16 +67,19 @@ export const batchGet = async (ctx: FrontContext, body: Body): Promise<Reply> =>
   const charges = await Promise.all(
     read.map(async ({ shape, key, mode }): Promise<Charge> => {
       const whole = await ctx.backend.getItem(shape.name, key);
-      return {
+      const charge: Charge = {
         table: shape.name,
         index: undefined,
         partition: partitionText(shape, key) ?? '',
         rcu: readUnits(itemBytes(whole), mode),
         wcu: 0,
       };
+      // The minimum was taken at admission; the rest now.
+      ctx.charge([{ ...charge, rcu: charge.rcu - readUnits(0, mode) }]);
+      return charge;
     }),
   );
-  ctx.account('BatchGetItem', charges);
+  ctx.record('BatchGetItem', charges);
   for (const [table, request] of Object.entries(unprocessed)) left[table] = mergeKeys(left[table], request);
   reply.body.UnprocessedKeys = left;
   return withBatchCapacity(reply, levelOf(body), Object.keys(requestItems), charges);
