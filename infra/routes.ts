@@ -2,7 +2,7 @@
  * The API surface, declared once: the CDK stack and the local stack both wire these, so a route that works
  * locally exists on AWS with the same key.
  */
-export type HttpRouteName = 'webhook' | 'tickets' | 'agents';
+export type HttpRouteName = 'webhook' | 'providerWebhook' | 'tickets' | 'agents';
 
 export const HTTP_ROUTES: readonly {
   method: 'GET' | 'POST' | 'PUT';
@@ -10,6 +10,9 @@ export const HTTP_ROUTES: readonly {
   handler: HttpRouteName;
 }[] = [
   { method: 'POST', path: '/webhooks/{subdomain}', handler: 'webhook' },
+  // Phone providers' native webhooks; GET answers Zadarma's URL check (zd_echo).
+  { method: 'POST', path: '/webhooks/{subdomain}/{provider}', handler: 'providerWebhook' },
+  { method: 'GET', path: '/webhooks/{subdomain}/{provider}', handler: 'providerWebhook' },
   { method: 'POST', path: '/tickets', handler: 'tickets' },
   { method: 'GET', path: '/agents', handler: 'agents' },
   { method: 'PUT', path: '/agents', handler: 'agents' },

@@ -86,6 +86,13 @@ export class CallbridgeStack extends Stack {
         timeout: Duration.seconds(25),
         environment: { ...tableEnv, ...accountsEnv },
       }),
+      // Provider adapters live only in this bundle, so the generic webhook stays as small as it was.
+      providerWebhook: new CallbridgeFunction(this, 'ProviderWebhook', {
+        entry: 'provider-webhook',
+        memorySize: 512,
+        timeout: Duration.seconds(25),
+        environment: { ...tableEnv, ...accountsEnv },
+      }),
       tickets: new CallbridgeFunction(this, 'Tickets', {
         entry: 'tickets',
         environment: { ...tableEnv, ...accountsEnv },
@@ -105,9 +112,11 @@ export class CallbridgeStack extends Stack {
     };
 
     accounts.grantReadData(fns.webhook.fn);
+    accounts.grantReadData(fns.providerWebhook.fn);
     accounts.grantReadData(fns.tickets.fn);
     accounts.grantReadData(fns.agents.fn);
     state.grantReadWriteData(fns.webhook.fn);
+    state.grantReadWriteData(fns.providerWebhook.fn);
     state.grantWriteData(fns.tickets.fn);
     state.grantReadWriteData(fns.agents.fn);
     state.grantWriteData(fns.authorizer.fn);
@@ -164,8 +173,10 @@ export class CallbridgeStack extends Stack {
       },
     });
     wsStage.grantManagementApiAccess(fns.webhook.fn);
+    wsStage.grantManagementApiAccess(fns.providerWebhook.fn);
     wsStage.grantManagementApiAccess(fns.default.fn);
-    for (const fn of [fns.webhook, fns.default]) fn.fn.addEnvironment('WS_CALLBACK_URL', wsStage.callbackUrl);
+    for (const fn of [fns.webhook, fns.providerWebhook, fns.default])
+      fn.fn.addEnvironment('WS_CALLBACK_URL', wsStage.callbackUrl);
     fns.tickets.fn.addEnvironment('WS_URL', wsStage.url);
 
     // --- HTTP API ---
@@ -276,7 +287,7 @@ export class CallbridgeStack extends Stack {
     Validations.of(http).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
-        'Each route authenticates in its handler: webhooks by Standard Webhooks HMAC per account, /tickets and /agents by a Kommo disposable token (HS256 JWT with the integration secret).',
+        'Each route authenticates in its handler: webhooks by Standard Webhooks HMAC per account, provider webhooks by that provider’s own signature with per-account credentials, /tickets and /agents by a Kommo disposable token (HS256 JWT with the integration secret).',
     });
     for (const fn of Object.values(fns)) {
       const policy = fn.fn.role?.node.tryFindChild('DefaultPolicy');

@@ -10,6 +10,7 @@ import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
+import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
 import { makeWebhookHandler } from '../../lambdas/handlers/webhook';
 import {
@@ -20,6 +21,7 @@ import {
 } from '../../lambdas/handlers/websocket';
 import { silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
+import { PROVIDERS } from '../../lambdas/providers';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
 import { type GatewayOptions, LocalGateway } from './gateway';
 import { createTables } from './tables';
@@ -124,6 +126,16 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         pusher,
         clock,
         logger: named('webhook'),
+        pushConcurrency,
+        claimLeaseMs: options.claimLeaseMs,
+      }),
+      providerWebhook: makeProviderWebhookHandler({
+        account,
+        providers: PROVIDERS,
+        store: state,
+        pusher,
+        clock,
+        logger: named('provider-webhook'),
         pushConcurrency,
         claimLeaseMs: options.claimLeaseMs,
       }),
