@@ -100,7 +100,7 @@ export const httpUrl = (value: string | undefined): string | undefined => {
 };
 
 /**
- * A provider's call id in the characters our protocol allows (Zadarma's `in_…`/`out_…` ids carry `_`):
- * anything else becomes `.`, which no provider uses, so distinct ids stay distinct in practice.
+ * A provider's call id in the characters our protocol allows ([A-Za-z0-9._:@-]; every documented id fits):
+ * anything else becomes `.`, so an unexpected character cannot turn a whole provider's calls into errors.
  */
 export const callIdOf = (raw: string): string => raw.replace(/[^A-Za-z0-9._:@-]/g, '.').slice(0, 128);
