@@ -303,7 +303,16 @@ const coldStart = async () => {
     }
     return distribution(times).p50;
   };
-  for (const name of ['webhook', 'tickets', 'agents', 'authorizer', 'connect', 'disconnect', 'default']) {
+  for (const name of [
+    'webhook',
+    'provider-webhook',
+    'tickets',
+    'agents',
+    'authorizer',
+    'connect',
+    'disconnect',
+    'default',
+  ]) {
     const entry = `lambdas/functions/${name}.ts`;
     // As the stack bundles it (infra/aws/node-function.ts): ESM, minified, SDK bundled, createRequire banner.
     const ours = join(dir, `${name}.ours.mjs`);

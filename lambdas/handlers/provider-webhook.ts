@@ -88,7 +88,7 @@ export const makeProviderWebhookHandler = (deps: ProviderWebhookDeps): HttpHandl
         `content-type: expected ${provider.mediaTypes.join(' or ')} from ${provider.name}, got "${mediaType(headers['content-type'])}"`,
       );
     }
-    await provider.verify(request, credentials);
+    provider.verify(request, credentials);
     const normalized = provider.normalize(provider.parse(request), request);
     let report: IngestReport;
     if (normalized.kind === 'ignore') {

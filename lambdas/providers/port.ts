@@ -68,7 +68,7 @@ export interface ProviderAdapter<Credentials = unknown, Payload = unknown> {
    * it), constant-time comparison, and the provider's replay window where it has one.
    * @throws HttpProblem 401
    */
-  verify(request: ProviderRequest, credentials: Credentials): void | Promise<void>;
+  verify(request: ProviderRequest, credentials: Credentials): void;
   /** Read the verified body into the provider's own shape. @throws HttpProblem 400 naming the field */
   parse(request: ProviderRequest): Payload;
   /** The provider's notification in Callbridge's terms, or why it carries nothing to show. */

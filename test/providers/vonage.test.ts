@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vonage } from './fixtures/vonage';
 import { CREDENTIALS, lastView, type ProviderStack, settle, startProviderStack, statesOf } from './harness';
@@ -18,6 +19,16 @@ const send = async (body: string, headers?: Record<string, string>) =>
     headers ?? (await vonageSign(CREDENTIALS.vonage.signatureSecret, body)),
     'application/json',
   );
+
+/** An `alg: none` token with correct claims: what a forger without the secret could send. */
+const unsigned = (body: string) => {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const claims = {
+    iat: Math.floor(Date.now() / 1000),
+    payload_hash: createHash('sha256').update(body).digest('hex'),
+  };
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.x`;
+};
 
 describe('Vonage Voice event webhooks', () => {
   it('carries a whole call to every agent (plain numbers name no agent) and acknowledges the recording', async () => {
@@ -102,6 +113,8 @@ describe('Vonage Voice event webhooks', () => {
       await send(body, await vonageSign(secret, body, { iat: Math.floor(Date.now() / 1000) - 600 })),
       await send(body, await vonageSign(secret, body, { payloadHash: null })),
       await send(body, {}),
+      await send(body, await vonageSign(secret, body, { iat: Math.floor(Date.now() / 1000) + 600 })),
+      await send(body, { authorization: `Bearer ${unsigned(body)}` }),
     ];
     expect(attempts.map((r) => [r.status, r.json().code])).toEqual([
       [401, 'bad_signature'],
@@ -109,6 +122,8 @@ describe('Vonage Voice event webhooks', () => {
       [401, 'bad_timestamp'],
       [401, 'bad_signature'],
       [401, 'missing_headers'],
+      [401, 'bad_timestamp'],
+      [401, 'bad_signature'],
     ]);
     expect(await t.items()).toEqual(before);
     await settle();
