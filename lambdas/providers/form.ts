@@ -22,10 +22,18 @@ export const parseForm = (text: string): FormParams => {
 export const formObject = (params: FormParams): Record<string, string> =>
   Object.fromEntries([...params].map(([name, values]) => [name, values[values.length - 1] ?? '']));
 
-/** Validate a provider payload; the first issue names the field and what was expected there. */
+/**
+ * Validate a provider payload; the first issue names the field and what was expected there. Messages are
+ * rebuilt from `expected` only: valibot's defaults quote the received value, which may be a phone number,
+ * and problem details are logged.
+ */
 export const parsePayload = <S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> => {
   const result = v.safeParse(schema, input, { abortPipeEarly: true });
   if (result.success) return result.output;
-  const issues = describeIssues(result.issues);
+  const issues = describeIssues(result.issues).map((issue, i) => {
+    const raw = result.issues[i];
+    const custom = raw && !raw.message.startsWith('Invalid ');
+    return custom ? issue : { field: issue.field, message: `expected ${raw?.expected ?? 'a valid value'}` };
+  });
   throw new HttpProblem(400, 'invalid_body', `${issues[0]?.field}: ${issues[0]?.message}`, issues);
 };

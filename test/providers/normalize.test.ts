@@ -183,3 +183,23 @@ describe('Zadarma', () => {
     });
   });
 });
+
+describe('payload errors', () => {
+  it('name the field and what was expected, never the value received', () => {
+    const request: ProviderRequest = {
+      method: 'POST',
+      url: 'https://x/y',
+      headers: {},
+      body: Buffer.from(JSON.stringify({ conversation_uuid: 'CON-1', from: 447700900123 })),
+      receivedAt: AT,
+    };
+    let detail = '';
+    try {
+      PROVIDERS.vonage.parse(request);
+    } catch (error) {
+      detail = String((error as Error).message);
+    }
+    expect(detail).toMatch(/^from: expected /);
+    expect(detail).not.toContain('447700900123');
+  });
+});

@@ -66,7 +66,8 @@ export const normalizePlivo = (p: PlivoPayload, receivedAt: number): Normalized 
     else if (p.DialAction === 'hangup') {
       type = 'call.ended';
       outcome = ENDED[p.DialBLegStatus ?? ''];
-    } else return { kind: 'ignore', reason: `DialAction "${p.DialAction}" carries no call state` };
+    } else
+      return { kind: 'ignore', reason: `DialAction "${p.DialAction.slice(0, 32)}" carries no call state` };
   } else if (status === 'ringing') {
     type = 'call.ringing';
     time = plivoTime(p.SessionStart);
@@ -77,7 +78,7 @@ export const normalizePlivo = (p: PlivoPayload, receivedAt: number): Normalized 
     type = 'call.ended';
     outcome = ENDED[status];
     time = plivoTime(p.EndTime);
-  } else return { kind: 'ignore', reason: `CallStatus "${status}" carries no call state` };
+  } else return { kind: 'ignore', reason: `CallStatus "${status.slice(0, 32)}" carries no call state` };
   // On a `<Dial>` callback the agent is the B leg Plivo dialled; the call's own parties are the A leg's.
   const parties = partiesOf(
     p.From,

@@ -48,9 +48,9 @@ export const normalizeVonage = (p: VonagePayload, receivedAt: number): Normalize
   if (status === 'started' || status === 'ringing') type = 'call.ringing';
   else if (status === 'answered') type = 'call.answered';
   else if (status in ENDED) type = 'call.ended';
-  else return { kind: 'ignore', reason: `status "${status}" carries no call state` };
+  else return { kind: 'ignore', reason: `status "${status.slice(0, 32)}" carries no call state` };
   if (!p.from || !p.to)
-    return { kind: 'ignore', reason: `status "${status}" without from/to cannot be shown` };
+    return { kind: 'ignore', reason: `status "${status.slice(0, 32)}" without from/to cannot be shown` };
   const parties = partiesOf(p.from, p.to, p.direction === 'outbound' ? 'outbound' : 'inbound');
   const call: CallEvent['call'] = {
     id: callIdOf(p.conversation_uuid),

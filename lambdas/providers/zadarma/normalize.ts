@@ -86,7 +86,7 @@ export const normalizeZadarma = (p: ZadarmaPayload, receivedAt: number): Normali
         reason: `recording ${p.call_id_with_rec ?? ''} of call ${p.pbx_call_id}: Zadarma sends no URL (it is fetched with the API) and a recording after the call ended is not applied`,
       };
     default:
-      return { kind: 'ignore', reason: `${p.event} carries no call state` };
+      return { kind: 'ignore', reason: `${p.event.slice(0, 32)} carries no call state` };
   }
   const parties = partiesOf(from, to, direction, p.internal);
   // partiesOf may flip direction on a SIP URI; Zadarma's event names the direction for sure.
