@@ -171,6 +171,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
 
   Demo page            ${stack.url}/   (open it, then press "Incoming call")
   Webhook URL          ${stack.url}/webhooks/${account.subdomain}
+  Provider webhooks    ${stack.url}/webhooks/${account.subdomain}/{twilio|telnyx|vonage|plivo|zadarma}   (npm run accounts -- connect <provider> --local …)
   WebSocket URL        ${stack.webSocketUrl}
   @connections API     ${stack.gateway.managementEndpoint}/@connections/{id}
   DynamoDB (dynalite)  ${stack.dynamoEndpoint}   data in ${DATA_DIR}/dynamo (npm start -- --fresh wipes it)
