@@ -203,3 +203,20 @@ describe('payload errors', () => {
     expect(detail).not.toContain('447700900123');
   });
 });
+
+describe('an answer proven by the end event itself', () => {
+  it('counts a Vonage completed leg with a duration as answered, even without its answered event', () => {
+    expect(eventOf('vonage', vonage.completed('u', 'CON-9')).call.outcome).toBe('answered');
+    const zero = { ...JSON.parse(vonage.completed('u', 'CON-9')), duration: '0' };
+    expect(eventOf('vonage', JSON.stringify(zero)).call.outcome).toBeUndefined();
+  });
+
+  it('counts a Plivo completed call with an AnswerTime as answered', () => {
+    expect(eventOf('plivo', plivo.hangup('u-2', 'completed', 'NORMAL_CLEARING', '9')).call.outcome).toBe(
+      'answered',
+    );
+    expect(
+      eventOf('plivo', plivo.hangup('u-2', 'completed', 'NORMAL_CLEARING', '0')).call.outcome,
+    ).toBeUndefined();
+  });
+});

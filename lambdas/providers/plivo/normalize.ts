@@ -93,8 +93,10 @@ export const normalizePlivo = (p: PlivoPayload, receivedAt: number): Normalized 
     to: parties.to,
   };
   if (type === 'call.ended') {
-    if (outcome) call.outcome = outcome;
     const duration = seconds(p.BillDuration ?? p.Duration);
+    // An AnswerTime (or talk time) proves the answer even when the answer callback is late or lost.
+    if (status === 'completed' && (p.AnswerTime || duration)) outcome = 'answered';
+    if (outcome) call.outcome = outcome;
     if (duration !== undefined && status === 'completed') call.duration = duration;
   }
   return {

@@ -59,9 +59,11 @@ export const normalizeVonage = (p: VonagePayload, receivedAt: number): Normalize
     to: parties.to,
   };
   if (type === 'call.ended') {
-    const outcome = ENDED[status];
-    if (outcome) call.outcome = outcome;
     const duration = seconds(p.duration ?? undefined);
+    // A completed leg that lasted was answered, even if its `answered` event is late or lost: say so, or
+    // the state machine would call it missed.
+    const outcome = status === 'completed' && duration ? 'answered' : ENDED[status];
+    if (outcome) call.outcome = outcome;
     if (duration !== undefined && status === 'completed') call.duration = duration;
   }
   return {
