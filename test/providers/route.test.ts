@@ -188,3 +188,15 @@ describe('bundles', () => {
     }
   }, 60_000);
 });
+
+describe('the Lambda entry', () => {
+  it('fails at start naming every missing variable', () => {
+    const run = () =>
+      execFileSync(
+        process.execPath,
+        ['--import', 'tsx', '-e', "await import('./lambdas/functions/provider-webhook.ts')"],
+        { env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1' }, stdio: 'pipe' },
+      );
+    expect(run).toThrow(/missing environment variable\(s\): STATE_TABLE, ACCOUNTS_TABLE, WS_CALLBACK_URL/);
+  }, 30_000);
+});

@@ -64,6 +64,17 @@ describe('Twilio status callbacks', () => {
     other.close();
   });
 
+  it('names the agent of a <Dial><Sip> leg by the SIP URI’s user part', async () => {
+    const ext101 = await t.connect(7);
+    const parent = uniqueSid();
+    const body = new URLSearchParams(twilio.clientLeg(parent, uniqueSid(), 'ringing'));
+    body.set('To', 'sip:101@acme.sip.twilio.com;transport=tls');
+    expect((await send(body.toString())).status).toBe(200);
+    const message = await ext101.next('call', (m) => m.view.call.id === parent);
+    expect(message.view.call).toMatchObject({ direction: 'inbound', to: 'sip:101@acme.sip.twilio.com' });
+    ext101.close();
+  });
+
   it('ends a no-answer call as missed and a busy call as busy', async () => {
     const socket = await t.connect(7);
     const missed = uniqueSid();
