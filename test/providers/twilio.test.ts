@@ -75,6 +75,56 @@ describe('Twilio status callbacks', () => {
     ext101.close();
   });
 
+  it('rings a group: the caller’s own leg and the cancelled legs never answer or end the call', async () => {
+    const alice = await t.connect(8);
+    const parent = uniqueSid();
+    const inbound = (status: string) => {
+      const body = new URLSearchParams(twilio.ringing(parent));
+      body.set('Direction', 'inbound');
+      body.set('CallStatus', status);
+      return body.toString();
+    };
+    const bobLeg = (status: string) => {
+      const body = new URLSearchParams(twilio.clientLeg(parent, `${parent.slice(0, -1)}b`, status));
+      body.set('To', 'client:bob');
+      return body.toString();
+    };
+    const replies = [
+      await send(inbound('ringing')),
+      await send(inbound('in-progress')), // Twilio itself answered to run the TwiML
+      await send(twilio.clientLeg(parent, uniqueSid(), 'ringing')),
+      await send(bobLeg('ringing')),
+      await send(twilio.clientLeg(parent, `${parent.slice(0, -1)}a`, 'in-progress')),
+      await send(bobLeg('canceled')), // Twilio cancels the leg that lost
+    ];
+    for (const reply of replies) expect(reply.status).toBe(200);
+    await alice.next('call', (m) => m.view.call.id === parent && m.view.state === 'answered');
+    await settle();
+    expect(statesOf(alice, parent)).toEqual(['ringing', 'answered']);
+    await send(inbound('completed'));
+    await alice.next('call', (m) => m.view.call.id === parent && m.view.state === 'ended');
+    expect(lastView(alice, parent)?.call.outcome).toBe('answered');
+    alice.close();
+  });
+
+  it('ends an inbound call nobody answered as missed', async () => {
+    const socket = await t.connect(7);
+    const id = uniqueSid();
+    const inbound = (status: string) => {
+      const body = new URLSearchParams(twilio.ringing(id));
+      body.set('Direction', 'inbound');
+      body.set('CallStatus', status);
+      return body.toString();
+    };
+    await send(inbound('ringing'));
+    await send(inbound('in-progress'));
+    await send(inbound('completed'));
+    await socket.next('call', (m) => m.view.call.id === id && m.view.state === 'ended');
+    expect(statesOf(socket, id)).toEqual(['ringing', 'ended']);
+    expect(lastView(socket, id)?.call.outcome).toBe('missed');
+    socket.close();
+  });
+
   it('ends a no-answer call as missed and a busy call as busy', async () => {
     const socket = await t.connect(7);
     const missed = uniqueSid();

@@ -76,13 +76,39 @@ export const normalizeTwilio = (
     from: parties.from,
     to: parties.to,
   };
+  // Twilio answers an inbound leg itself to run your TwiML (a call from a phone, or from a browser client):
+  // that leg being in progress says nothing about an agent. The answer that counts is the leg <Dial> rang.
+  const inboundLeg = !p.ParentCallSid && p.Direction === 'inbound';
   let type: CallEvent['type'];
   if (status === 'queued' || status === 'initiated' || status === 'ringing') type = 'call.ringing';
-  else if (status === 'in-progress' || status === 'answered') type = 'call.answered';
-  else {
+  else if (status === 'in-progress' || status === 'answered') {
+    if (inboundLeg) {
+      return {
+        kind: 'ignore',
+        reason:
+          'Twilio answered the inbound leg to run your TwiML; the answer comes from the leg <Dial> rings',
+      };
+    }
+    type = 'call.answered';
+  } else {
+    // When one leg of a <Dial> to several agents answers, Twilio cancels the others: such a leg must not
+    // end the call. The caller's leg, or the leg that answered, reports the end.
+    if (status === 'canceled' && p.ParentCallSid) {
+      return {
+        kind: 'ignore',
+        reason:
+          'a <Dial> leg was cancelled (another leg answered, or the caller hung up); the caller’s leg reports the end',
+      };
+    }
     type = 'call.ended';
     const machine = p.AnsweredBy?.startsWith('machine') || p.AnsweredBy === 'fax';
-    const outcome = status === 'completed' && machine ? 'voicemail' : ENDED[status];
+    // An inbound leg completes whether or not an agent answered: the state machine knows which it was.
+    const outcome =
+      status === 'completed' && machine
+        ? 'voicemail'
+        : inboundLeg && status === 'completed'
+          ? undefined
+          : ENDED[status];
     if (outcome) call.outcome = outcome;
     const duration = seconds(p.CallDuration);
     if (duration !== undefined) call.duration = duration;
