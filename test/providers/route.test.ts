@@ -50,10 +50,10 @@ describe('POST /webhooks/{subdomain}/{provider}', () => {
       ],
       [
         'wrong media type',
-        t.post(t.url('telnyx'), body, {}, FORM),
+        t.post(t.url('vonage'), body, {}, FORM),
         415,
         'unsupported_media_type',
-        /expected application\/json from telnyx/,
+        /expected application\/json from vonage/,
       ],
       [
         'too large',

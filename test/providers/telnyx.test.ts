@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telnyx } from './fixtures/telnyx';
+import { telnyx, texml } from './fixtures/telnyx';
 import { lastView, type ProviderStack, settle, startProviderStack, statesOf } from './harness';
 import { telnyxSign } from './signers';
 
@@ -88,6 +88,43 @@ describe('Telnyx Call Control webhooks', () => {
     await settle();
     expect(statesOf(socket, session)).toEqual(['ringing', 'ended']);
     socket.close();
+  });
+
+  it('takes TeXML status callbacks (form-encoded, Twilio-compatible, same Ed25519 signature)', async () => {
+    const [a, b] = await Promise.all([t.connect(7), t.connect(9)]);
+    const callSid = `v3:${unique('texml')}`;
+    for (const body of [texml.initiated(callSid), texml.answered(callSid), texml.completed(callSid)]) {
+      const res = await t.post(
+        t.url('telnyx'),
+        body,
+        telnyxSign(t.telnyxPrivateKey, body),
+        'application/x-www-form-urlencoded',
+      );
+      expect(res.status).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'accepted', callId: callSid });
+    }
+    for (const socket of [a, b]) {
+      await socket.next('call', (m) => m.view.call.id === callSid && m.view.state === 'ended');
+      expect(statesOf(socket, callSid)).toEqual(['ringing', 'answered', 'ended']);
+      expect(lastView(socket, callSid)?.call).toMatchObject({
+        from: '+35319605860',
+        to: '+13129457420',
+        outcome: 'answered',
+        duration: 2,
+        startedAt: '2024-01-15T10:30:00.000Z',
+        endedAt: '2021-04-28T21:51:18.731Z',
+      });
+    }
+    const tampered = texml.initiated(`v3:${unique('texml')}`);
+    const refused = await t.post(
+      t.url('telnyx'),
+      tampered.replace('initiated', 'completed'),
+      telnyxSign(t.telnyxPrivateKey, tampered),
+      'application/x-www-form-urlencoded',
+    );
+    expect(refused.status).toBe(401);
+    a.close();
+    b.close();
   });
 
   it('refuses a tampered body, another key, a stale or future timestamp and a missing signature, changing nothing', async () => {
