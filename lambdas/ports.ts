@@ -98,9 +98,24 @@ export interface WebhookSecret {
   expiresAt?: number;
 }
 
+/**
+ * Each phone provider's own webhook credentials, per account (`npm run accounts -- connect <provider>`). They
+ * live in the accounts table with the other secrets, encrypted with the same customer-managed key.
+ */
+export interface ProviderCredentials {
+  twilio?: { authToken: string };
+  /** Base64 of the raw 32-byte Ed25519 public key, as Mission Control shows it. */
+  telnyx?: { publicKey: string };
+  vonage?: { signatureSecret: string };
+  plivo?: { authToken: string };
+  /** The API key is kept for the statistics and recording APIs; only the secret signs notifications. */
+  zadarma?: { apiKey: string; apiSecret: string };
+}
+
 export interface Account extends AccountSecrets {
   webhookSecrets: WebhookSecret[];
   createdAt: number;
+  providers?: ProviderCredentials;
 }
 
 export interface AccountStore {

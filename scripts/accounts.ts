@@ -5,6 +5,8 @@
  *   list
  *   rotate-webhook-secret --subdomain acme [--grace-hours 24]
  *   remove --subdomain acme
+ *   connect twilio|telnyx|vonage|plivo|zadarma --subdomain acme <the provider's credential flags>
+ *   disconnect <provider> --subdomain acme
  *
  * Target: the deployed stack (--outputs cdk-outputs.json, the default when that file exists) or the running
  * local stack (--local). New webhook secrets are printed once, here, and nowhere else.
@@ -12,19 +14,30 @@
 import { parseArgs } from 'node:util';
 import { DynamoAccountStore } from '../lambdas/adapters/dynamo-accounts';
 import {
+  connectProvider,
   DEFAULT_ROTATION_GRACE_MS,
   describeAccount,
   newAccount,
+  providerWebhookUrl,
   rotateWebhookSecret,
 } from '../lambdas/core/accounts';
 import { HttpProblem } from '../lambdas/core/problem';
+import type { ProviderCredentials } from '../lambdas/ports';
+import { CREDENTIAL_FLAGS, CredentialError, providerCredentials } from '../lambdas/providers/credentials';
+import { isProviderName, PROVIDER_NAMES, type ProviderName } from '../lambdas/providers/port';
 import { resolveTarget, UsageError } from './targets';
 
-const usage = `usage: npm run accounts -- add|list|rotate-webhook-secret|remove [options]
+const usage = `usage: npm run accounts -- add|list|rotate-webhook-secret|remove|connect|disconnect [options]
   add                    --subdomain S --integration-id ID --client-secret SECRET [--domain kommo.com] [--webhook-secret whsec_…]
   list
   rotate-webhook-secret  --subdomain S [--grace-hours 24]
   remove                 --subdomain S
+  connect twilio         --subdomain S --auth-token TOKEN
+  connect telnyx         --subdomain S --public-key BASE64
+  connect vonage         --subdomain S --signature-secret SECRET
+  connect plivo          --subdomain S --auth-token TOKEN
+  connect zadarma        --subdomain S --api-key KEY --api-secret SECRET
+  disconnect PROVIDER    --subdomain S
   target:                [--outputs cdk-outputs.json] [--stack NAME] | --local [--local-file .local/stack.json]`;
 
 export const runAccounts = async (
@@ -41,6 +54,11 @@ export const runAccounts = async (
       domain: { type: 'string' },
       'webhook-secret': { type: 'string' },
       'grace-hours': { type: 'string' },
+      'auth-token': { type: 'string' },
+      'public-key': { type: 'string' },
+      'signature-secret': { type: 'string' },
+      'api-key': { type: 'string' },
+      'api-secret': { type: 'string' },
       outputs: { type: 'string' },
       stack: { type: 'string' },
       local: { type: 'boolean' },
@@ -59,8 +77,33 @@ export const runAccounts = async (
       throw new UsageError(`--${name} is required for "${command}"\n${usage}`);
     return value;
   };
-  if (!['add', 'list', 'rotate-webhook-secret', 'remove'].includes(command)) {
+  if (!['add', 'list', 'rotate-webhook-secret', 'remove', 'connect', 'disconnect'].includes(command)) {
     throw new UsageError(`unknown command "${command}"\n${usage}`);
+  }
+  let provider: ProviderName | undefined;
+  let credentials: Record<string, string> | undefined;
+  if (command === 'connect' || command === 'disconnect') {
+    const named = (positionals[1] ?? '').toLowerCase();
+    if (!isProviderName(named)) {
+      throw new UsageError(`${command}: expected a provider, one of ${PROVIDER_NAMES.join(', ')}\n${usage}`);
+    }
+    provider = named;
+    if (command === 'connect') {
+      // Each provider's credentials under its own flag names; checked before anything is touched.
+      const flags: Record<string, string> = CREDENTIAL_FLAGS[named];
+      const given = Object.fromEntries(
+        Object.entries(flags).map(([field, flag]) => [
+          field,
+          values[flag as keyof typeof values] as string | undefined,
+        ]),
+      );
+      try {
+        credentials = providerCredentials(named, given);
+      } catch (error) {
+        if (error instanceof CredentialError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
   }
   const target = resolveTarget({
     local: values.local,
@@ -116,6 +159,34 @@ export const runAccounts = async (
         print(
           `the previous secret keeps working for ${hours} h; functions pick the change up within 5 minutes`,
         );
+        return;
+      }
+      case 'connect':
+      case 'disconnect': {
+        const subdomain = need('subdomain').toLowerCase();
+        const account = await store.getAccount(subdomain);
+        if (!account) throw new UsageError(`no account "${subdomain}" in the ${target.describe}`);
+        if (!provider) throw new UsageError(usage);
+        if (command === 'disconnect') {
+          const { [provider]: _removed, ...rest } = account.providers ?? {};
+          await store.putAccount({ ...account, providers: rest });
+          print(
+            `disconnected ${provider} from ${subdomain}; its webhooks are now refused (within 5 minutes on AWS)`,
+          );
+          return;
+        }
+        await store.putAccount(
+          connectProvider(
+            account,
+            provider,
+            credentials as NonNullable<ProviderCredentials[typeof provider]>,
+          ),
+        );
+        print(`connected ${provider} to ${subdomain} in the ${target.describe}`);
+        print(
+          `paste this URL into ${provider}: ${providerWebhookUrl(target.httpApiUrl, subdomain, provider)}`,
+        );
+        print(`see README "Connect your phone system" for where it goes and which events to enable`);
         return;
       }
       case 'remove': {

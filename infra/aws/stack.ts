@@ -469,7 +469,7 @@ export class CallbridgeStack extends Stack {
     Validations.of(http).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
-        'Each route authenticates in its handler: webhooks by Standard Webhooks HMAC per account, /tickets and /agents by a Kommo disposable token (HS256 JWT with the integration secret).',
+        'Each route authenticates in its handler: webhooks by Standard Webhooks HMAC per account, provider webhooks by that provider’s own signature with per-account credentials, /tickets and /agents by a Kommo disposable token (HS256 JWT with the integration secret).',
     });
     for (const fn of fns) {
       const policy = fn.fn.role?.node.tryFindChild('DefaultPolicy');

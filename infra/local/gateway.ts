@@ -458,7 +458,13 @@ const httpEvent = (
   pathParameters: Record<string, string>,
   body: Buffer,
 ): APIGatewayProxyEventV2 => {
-  const headers = flatHeaders(req);
+  // API Gateway adds these to every HTTP API request; handlers that rebuild the public URL rely on them.
+  const headers: Record<string, string> = {
+    ...flatHeaders(req),
+    'x-forwarded-for': req.socket.remoteAddress ?? '127.0.0.1',
+    'x-forwarded-port': String(req.socket.localPort ?? ''),
+    'x-forwarded-proto': 'http',
+  };
   const textual = /^(?:application\/(?:[\w.+-]+\+)?json|text\/)/i.test(headers['content-type'] ?? '');
   const now = Date.now();
   return {

@@ -181,6 +181,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
 
   Demo page            ${stack.url}/   (open it, then press "Incoming call")
   Webhook URL          ${stack.url}/webhooks/${account.subdomain}
+  Provider webhooks    ${stack.url}/webhooks/${account.subdomain}/{twilio|telnyx|vonage|plivo|zadarma}   (npm run accounts -- connect <provider> --local …)
   WebSocket URL        ${stack.webSocketUrl}
   @connections API     ${stack.gateway.managementEndpoint}/@connections/{id}
   DynamoDB             ${stack.dynamoEndpoint}   strict front (index lag ${config.indexLagMs} ms, INDEX_LAG_MS) before dynalite

@@ -11,6 +11,7 @@ import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import type { FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
+import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
 import { makeWebhookHandler } from '../../lambdas/handlers/webhook';
 import {
@@ -21,6 +22,7 @@ import {
 } from '../../lambdas/handlers/websocket';
 import { silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
+import { PROVIDERS } from '../../lambdas/providers';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
 import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './dynamo/front';
 import type { ThroughputLimits } from './dynamo/throttle';
@@ -183,6 +185,17 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       pusher,
       clock,
       logger: named('webhook'),
+      metrics,
+      pushConcurrency,
+      claimLeaseMs: options.claimLeaseMs,
+    }),
+    providerWebhook: makeProviderWebhookHandler({
+      account: accountFor('providerWebhook'),
+      providers: PROVIDERS,
+      store: stateFor('providerWebhook'),
+      pusher,
+      clock,
+      logger: named('provider-webhook'),
       metrics,
       pushConcurrency,
       claimLeaseMs: options.claimLeaseMs,

@@ -1,4 +1,6 @@
 /** Account lifecycle rules, shared by the accounts CLI, the local stack and the tests. */
+
+import type { ProviderCredentials } from '../ports';
 import { KOMMO_DOMAINS } from './auth';
 import { HttpProblem } from './problem';
 import { isWebhookSecret, newWebhookSecret } from './webhook-signature';
@@ -10,6 +12,7 @@ export interface AccountRecord {
   clientSecret: string;
   webhookSecrets: { secret: string; createdAt: number; expiresAt?: number }[];
   createdAt: number;
+  providers?: ProviderCredentials;
 }
 
 /** How long the previous webhook secret keeps working after a rotation, so the phone system can be switched. */
@@ -84,6 +87,17 @@ export const rotateWebhookSecret = (
   ],
 });
 
+/** The account with one provider's webhook credentials set (replacing any earlier ones for that provider). */
+export const connectProvider = <P extends keyof ProviderCredentials>(
+  account: AccountRecord,
+  provider: P,
+  credentials: NonNullable<ProviderCredentials[P]>,
+): AccountRecord => ({ ...account, providers: { ...account.providers, [provider]: credentials } });
+
+/** The URL a provider is given: the API's base URL, then /webhooks/{subdomain}/{provider}. */
+export const providerWebhookUrl = (apiUrl: string, subdomain: string, provider: string): string =>
+  `${apiUrl.replace(/\/$/, '')}/webhooks/${subdomain}/${provider}`;
+
 /** What `accounts list` prints: never a secret, only enough of it to tell two apart. */
 export const describeAccount = (account: AccountRecord, nowMs: number) => ({
   subdomain: account.subdomain,
@@ -95,4 +109,5 @@ export const describeAccount = (account: AccountRecord, nowMs: number) => ({
     createdAt: new Date(s.createdAt).toISOString(),
     ...(s.expiresAt ? { expires: new Date(s.expiresAt).toISOString(), expired: s.expiresAt <= nowMs } : {}),
   })),
+  ...(account.providers ? { providers: Object.keys(account.providers).sort() } : {}),
 });

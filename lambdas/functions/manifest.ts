@@ -101,6 +101,27 @@ export const FUNCTIONS = {
     manageConnections: true,
     triggers: [{ kind: 'http', method: 'POST', path: '/webhooks/{subdomain}' }],
   },
+  providerWebhook: {
+    entry: 'provider-webhook',
+    description:
+      'Native webhooks of phone providers (Twilio, Telnyx, Vonage, Plivo, Zadarma), verified their way',
+    memoryMb: 512,
+    timeoutSeconds: 25,
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL'],
+    access: [
+      { table: 'accounts', actions: ['GetItem'] },
+      {
+        table: 'state',
+        actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
+      },
+    ],
+    manageConnections: true,
+    triggers: [
+      { kind: 'http', method: 'POST', path: '/webhooks/{subdomain}/{provider}' },
+      // Zadarma checks a URL with a GET that must echo a value before it sends anything.
+      { kind: 'http', method: 'GET', path: '/webhooks/{subdomain}/{provider}' },
+    ],
+  },
   tickets: {
     entry: 'tickets',
     description: 'Kommo disposable token in, single-use WebSocket ticket out',

@@ -14,8 +14,11 @@ import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import { newAccount } from '../../lambdas/core/accounts';
 import { signWebhook } from '../../lambdas/core/webhook-signature';
 import { sleep, TestSocket } from '../helpers/stack';
+import { twilio } from '../providers/fixtures/twilio';
+import { twilioSign } from '../providers/signers';
 
 const CLIENT_SECRET = 'rehearsal-integration-secret-key-0123456789';
+const TWILIO_TOKEN = 'rehearsal-twilio-auth-token-0123456789';
 /** The index lag of AWS's stand-in: the design must not care. */
 const INDEX_LAG_MS = 500;
 
@@ -35,10 +38,10 @@ const start = (template: CfnTemplate = synthesized.template) =>
 /** Admin saves extensions, an agent connects, a call rings, is answered and ends, the socket drops and resumes. */
 const story = async (r: Rehearsal) => {
   const accountsTable = Object.entries(r.tables).find(([id]) => id.startsWith('Accounts'))?.[1] ?? '';
-  const account = newAccount(
-    { subdomain: 'acme', integrationId: 'int-acme', clientSecret: CLIENT_SECRET },
-    Date.now(),
-  );
+  const account = {
+    ...newAccount({ subdomain: 'acme', integrationId: 'int-acme', clientSecret: CLIENT_SECRET }, Date.now()),
+    providers: { twilio: { authToken: TWILIO_TOKEN } },
+  };
   await new DynamoAccountStore(r.admin, accountsTable).putAccount(account);
   const token = (userId: number, isAdmin = false) =>
     mintKommoToken({
@@ -79,14 +82,15 @@ const story = async (r: Rehearsal) => {
   // A socket whose $disconnect never came (API Gateway delivers it best-effort): the first push finds it
   // gone and forgets it.
   const stateTable = Object.entries(r.tables).find(([id]) => id.startsWith('State'))?.[1] ?? '';
-  const now = Date.now();
-  await new DynamoStateStore(r.admin, { tableName: stateTable, eventRetentionSeconds: 3600 }).saveConnection({
-    connectionId: 'orphan=',
-    subdomain: 'acme',
-    userId: 7,
-    connectedAt: now - 60_000,
-    expiresAt: now + 3_600_000,
-  });
+  const orphan = (connectionId: string) =>
+    new DynamoStateStore(r.admin, { tableName: stateTable, eventRetentionSeconds: 3600 }).saveConnection({
+      connectionId,
+      subdomain: 'acme',
+      userId: 7,
+      connectedAt: Date.now() - 60_000,
+      expiresAt: Date.now() + 3_600_000,
+    });
+  await orphan('orphan=');
 
   const secret = account.webhookSecrets[0]?.secret ?? '';
   let n = 0;
@@ -155,6 +159,27 @@ const story = async (r: Rehearsal) => {
   third.socket.send({ action: 'resume', after: ended.seq });
   const ringingSnapshot = await third.socket.next('snapshot');
   expect(ringingSnapshot.calls.map((c) => c.call.id)).toEqual(['c-after-connect']);
+
+  // A phone provider's own webhook (Twilio's <Dial><Client> leg ringing the agent), through its own function,
+  // which also forgets an orphan socket.
+  await orphan('orphan2=');
+  const twilioUrl = `${r.url}/webhooks/acme/twilio`;
+  const leg = new URLSearchParams(
+    twilio.clientLeg('CAparent0000000000000000000000000', 'CAchild00000000000000000000000000', 'ringing'),
+  );
+  leg.set('To', 'client:101');
+  leg.set('Called', 'client:101');
+  const form = leg.toString();
+  const twilioRes = await fetch(twilioUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...twilioSign(TWILIO_TOKEN, twilioUrl, form),
+    },
+    body: form,
+  });
+  step('twilio ringing', twilioRes.status, 200);
+  await third.socket.next('call', (m) => m.view.call.id.includes('CAparent'));
   for (const s of [first.socket, second.socket, third.socket]) s.close();
   await sleep(300);
   return steps;

@@ -75,7 +75,7 @@ describe('CallbridgeStack', () => {
 
   it('runs every handler on arm64 Node.js 24 with source maps', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(fns)).toHaveLength(7);
+    expect(Object.keys(fns)).toHaveLength(8);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -88,15 +88,15 @@ describe('CallbridgeStack', () => {
     const readers = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('Accounts'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(readers.sort()).toEqual(['Agents', 'Tickets', 'Webhook']);
+    expect(readers.sort()).toEqual(['Agents', 'ProviderWebhook', 'Tickets', 'Webhook']);
   });
 
-  it('lets only the webhook and $default functions post to connections', () => {
+  it('lets only the webhook functions and $default post to connections', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const posters = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('execute-api:ManageConnections'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(posters.sort()).toEqual(['DefaultRoute', 'Webhook']);
+    expect(posters.sort()).toEqual(['DefaultRoute', 'ProviderWebhook', 'Webhook']);
   });
 
   it('logs access on both stages and retains function logs', () => {
@@ -164,7 +164,11 @@ describe('CallbridgeStack', () => {
     // Two tables × read/write (an index, were there one, would get its own pair).
     expect(throttles).toHaveLength(4);
     const pushFailures = alarms.filter((a) => a.MetricName === 'PushFailures');
-    expect(pushFailures.map((a) => a.Dimensions[0].Value).sort()).toEqual(['default', 'webhook']);
+    expect(pushFailures.map((a) => a.Dimensions[0].Value).sort()).toEqual([
+      'default',
+      'providerWebhook',
+      'webhook',
+    ]);
   });
 
   it('turns queue and schedule triggers into a queue with a dead-letter queue, age alarms and a rule', () => {
@@ -215,8 +219,8 @@ describe('CallbridgeStack', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties.MetricName,
     );
-    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(7);
-    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(7);
+    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(8);
+    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(8);
     expect(alarms).toEqual(expect.arrayContaining(['5xx', 'IntegrationError', 'ExecutionError']));
   });
 

@@ -169,6 +169,11 @@ describe('widget lifecycle', () => {
     widget.callbacks.settings?.([modal]);
     expect(modal.textContent).toContain('Connection: connected');
     expect(modal.textContent).toContain(`${t.stack.url}/webhooks/acme`);
+    expect(modal.textContent).toContain(`Webhook URL for Zadarma: ${t.stack.url}/webhooks/acme/zadarma`);
+    // The URL shown is the provider route: it answers, refusing only because acme has not connected Zadarma.
+    const probe = await fetch(`${t.stack.url}/webhooks/acme/zadarma?zd_echo=x`);
+    expect(probe.status).toBe(404);
+    expect(await probe.text()).toContain('zadarma is not connected to account');
     widget.callbacks.destroy?.();
   });
 });

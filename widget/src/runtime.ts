@@ -4,6 +4,7 @@
  * exists however often `render` runs.
  */
 import type { CallView, ServerMessage } from '../../lambdas/core/protocol';
+import { PROVIDER_NAMES } from '../../lambdas/providers/port';
 import { type CallEffect, CallTracker, effectKey } from './calls';
 import { ContactLookup, type FetchLike } from './contacts';
 import { type AddCallParams, httpStatusOf, type KommoApp, type KommoSelf, toPromise } from './kommo';
@@ -193,6 +194,12 @@ export class CallbridgeRuntime {
     const api = this.apiUrl();
     const subdomain = this.subdomain();
     return api && subdomain ? `${api}/webhooks/${subdomain}` : undefined;
+  }
+
+  /** Where each phone provider's own webhooks go (README "Connect your phone system"). */
+  providerWebhookUrls(): { provider: string; url: string }[] {
+    const base = this.webhookUrl();
+    return base ? PROVIDER_NAMES.map((provider) => ({ provider, url: `${base}/${provider}` })) : [];
   }
 
   /** The `phones` setting (Kommo `users` field): user id → extension; Kommo may hand it over as a JSON string. */

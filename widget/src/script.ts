@@ -95,6 +95,12 @@ const renderSettings = (runtime: CallbridgeRuntime, $modal: unknown) => {
   line(runtime.t('settings.status'), label);
   const webhook = runtime.webhookUrl();
   if (webhook) line(runtime.t('settings.webhook_url'), webhook);
+  for (const { provider, url } of runtime.providerWebhookUrls()) {
+    line(
+      `${runtime.t('settings.provider_webhook_url')} ${provider[0]?.toUpperCase()}${provider.slice(1)}`,
+      url,
+    );
+  }
   root.append(box);
 };
 
