@@ -24,6 +24,8 @@ export const WS_LIMITS = {
   idleTimeoutMs: 10 * 60_000,
   maxConnectionMs: 2 * 3600_000,
   maxMessageBytes: 128 * 1024,
+  /** One frame; a larger message must be split into frames of at most this. */
+  maxFrameBytes: 32 * 1024,
 } as const;
 
 const escapeRegExp = (text: string) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');

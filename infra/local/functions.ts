@@ -36,15 +36,30 @@ const withTimeout =
     return Promise.race([handler(event), timeout]).finally(() => clearTimeout(timer));
   };
 
+/** Invocations and their wall time per function: what Lambda would bill. */
+export type InvocationStats = Partial<Record<FunctionName, { count: number; totalMs: number }>>;
+
 export const attachByManifest = (
   handlers: LocalHandlers,
   timeoutsMs: Partial<Record<FunctionName, number>> = {},
+  stats: InvocationStats = {},
 ): GatewayHandlers => {
   const bounded = (name: string): AnyHandler => {
     const fn = name as FunctionName;
     const handler = handlers[fn];
     if (!handler) throw new Error(`local stack: no handler for function ${name}`);
-    return withTimeout(name, handler, timeoutsMs[fn] ?? FUNCTIONS[fn].timeoutSeconds * 1000);
+    const limited = withTimeout(name, handler, timeoutsMs[fn] ?? FUNCTIONS[fn].timeoutSeconds * 1000);
+    return async (event) => {
+      const started = performance.now();
+      try {
+        return await limited(event);
+      } finally {
+        const entry = stats[fn] ?? { count: 0, totalMs: 0 };
+        entry.count++;
+        entry.totalMs += performance.now() - started;
+        stats[fn] = entry;
+      }
+    };
   };
   const http: GatewayHandlers['http'] = {};
   for (const route of httpRoutes()) http[route.fn] ??= bounded(route.fn);

@@ -70,7 +70,8 @@ export class LocalGateway {
   /** Set by tests to inject management-API faults per connection id. */
   fault: (connectionId: string, method: string) => ManagementFault = () => undefined;
   /** Counts of management-API calls, for tests and diagnostics. */
-  readonly stats = { messagesThrottled: 0 };
+  /** What API Gateway would bill or throttle: messages either way, HTTP requests, connections opened. */
+  readonly stats = { messagesThrottled: 0, messagesIn: 0, messagesOut: 0, httpRequests: 0, connections: 0 };
   /** The stage's token bucket for incoming messages, as API Gateway applies its stage throttle. */
   private bucket = { tokens: WS_THROTTLE.burstLimit as number, at: Date.now() };
 
@@ -184,6 +185,7 @@ export class LocalGateway {
       return;
     }
     const body = await readBody(req);
+    this.stats.httpRequests++;
     const event = httpEvent(req, url, match.routeKey, match.pathParameters, body);
     const handler = this.requireHandlers().http[match.handler];
     if (!handler) throw new Error(`no handler attached for ${match.routeKey}`);
@@ -244,6 +246,7 @@ export class LocalGateway {
     const max = this.options.maxMessageBytes ?? WS_LIMITS.maxMessageBytes;
     if (body.byteLength > max) return awsError(413, 'PayloadTooLargeException', 'Payload too large');
     live.socket.send(body.toString('utf8'));
+    this.stats.messagesOut++;
     this.touch(connectionId);
     res.writeHead(200).end();
   }
@@ -315,6 +318,7 @@ export class LocalGateway {
       userAgent: req.headers['user-agent'] ?? '',
     };
     this.sockets.set(connectionId, live);
+    this.stats.connections++;
     live.maxTimer = setTimeout(
       () => ws.close(1001, 'Going away'),
       this.options.maxConnectionMs ?? WS_LIMITS.maxConnectionMs,
@@ -325,11 +329,15 @@ export class LocalGateway {
     let queue = Promise.resolve();
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const bytes = toBuffer(data);
-      if (bytes.byteLength > max) {
+      // API Gateway closes with 1009 past 128 KB a message or 32 KB a frame. `ws` assembles frames before we
+      // see them, and a browser sends each message as one frame: for a browser, the frame limit is the message's.
+      // (Stricter than AWS for a client that fragments; never kinder.)
+      if (bytes.byteLength > Math.min(max, WS_LIMITS.maxFrameBytes)) {
         ws.close(1009, 'Message too big');
         return;
       }
       this.touch(connectionId);
+      this.stats.messagesIn++;
       if (!this.takeToken()) {
         // What API Gateway sends when the stage throttle rejects a message; the socket stays open.
         this.stats.messagesThrottled++;

@@ -26,7 +26,7 @@ import { PROVIDERS } from '../../lambdas/providers';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
 import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './dynamo/front';
 import type { ThroughputLimits } from './dynamo/throttle';
-import { attachByManifest, type LocalHandlers } from './functions';
+import { attachByManifest, type InvocationStats, type LocalHandlers } from './functions';
 import { type GatewayOptions, LocalGateway } from './gateway';
 import { functionAccessKey, manifestAuthorizer } from './manifest-access';
 import { type CountingMetrics, countingMetrics } from './metrics';
@@ -85,6 +85,8 @@ export interface LocalStack {
   accounts: DynamoAccountStore;
   /** What the functions counted (on AWS: EMF metrics). */
   metrics: CountingMetrics;
+  /** Lambda invocations and their durations per function. */
+  invocations: InvocationStats;
   stop(): Promise<void>;
 }
 
@@ -234,7 +236,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       });
     })(),
   };
-  gateway.attach(attachByManifest(handlers, options.timeoutsMs));
+  const invocations: InvocationStats = {};
+  gateway.attach(attachByManifest(handlers, options.timeoutsMs, invocations));
 
   return {
     gateway,
@@ -247,6 +250,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     state,
     accounts,
     metrics,
+    invocations,
     async stop() {
       await gateway.close();
       management.destroy();

@@ -330,6 +330,7 @@ describe('hostile sockets', () => {
 
   it.each([
     ['over 128 KB', () => 'x'.repeat(129 * 1024), 'close'],
+    ['one frame over 32 KB', () => 'x'.repeat(33 * 1024), 'close'],
     ['a binary frame', () => Buffer.from([0xde, 0xad]), 'invalid_message'],
     ['malformed JSON', () => '{"action":', 'malformed_json'],
     ['an unknown action', () => JSON.stringify({ action: 'sendToAll', body: 'x' }), 'invalid_message'],
