@@ -117,7 +117,6 @@ const routing = async () => {
     await createTables(client, LOCAL_TABLES);
     const store = new DynamoStateStore(client, {
       tableName: LOCAL_TABLES.state,
-      eventRetentionSeconds: 3600,
     });
     const now = Date.now();
     const item = (account: string, user: number, id: string) => ({

@@ -3,8 +3,6 @@
  * anything, with a message naming the variable, rather than later with a confusing SDK error.
  */
 export interface TuningConfig {
-  /** Seconds a pushed message stays available to `resume` (≥ 30 min). */
-  eventRetentionSeconds: number;
   /** Hard limit on one PostToConnection, retries included. */
   pushTimeoutMs: number;
   /** PostToConnection calls in flight per event. */
@@ -38,7 +36,6 @@ const intFromEnv = (env: Env, key: string, fallback: number, min: number, max: n
 };
 
 export const readTuning = (env: Env): TuningConfig => ({
-  eventRetentionSeconds: intFromEnv(env, 'EVENT_RETENTION_SECONDS', 3600, 1800, 7 * 86_400),
   pushTimeoutMs: intFromEnv(env, 'PUSH_TIMEOUT_MS', 3000, 100, 20_000),
   pushConcurrency: intFromEnv(env, 'PUSH_CONCURRENCY', 32, 1, 256),
   // Longer than the webhook function's timeout (25 s), so a live attempt is never taken over.

@@ -4,14 +4,14 @@
  * is logged and skipped, because one dead browser must never hold up a call for the others.
  */
 import type { CallRecord } from './core/call-state';
-import { isActive, viewOf } from './core/call-state';
+import { viewOf } from './core/call-state';
 import { settleBounded } from './core/fanout';
 import { type CallMessage, PROTOCOL_VERSION } from './core/protocol';
-import type { Connection, ConnectionStore, EventLog, Logger, Metrics, Pusher } from './ports';
+import type { CallIndex, Connection, ConnectionStore, Logger, Metrics, Pusher } from './ports';
 import { PushFailedError } from './ports';
 
 export interface DeliveryDeps {
-  events: EventLog;
+  index: CallIndex;
   connections: Pick<ConnectionStore, 'connectionsOf' | 'removeConnection'>;
   pusher: Pusher;
   logger: Logger;
@@ -76,17 +76,18 @@ export const pushAll = async (
 export const PUSH_FIRST_ABOVE_USERS = 25;
 
 /**
- * Gets one call update to every socket of its recipients and stores a copy per recipient for `resume`, so
- * that no socket misses it, however its (re)connect interleaves with this delivery:
+ * Gets one call update to every socket of its recipients, so that no socket misses it however its (re)connect
+ * interleaves with this delivery. The call record (saved before this runs) is the truth a resume reads; the
+ * recipients' call index says which records to read, and is written for users new to the call:
  *
- * - Few recipients (the usual call): store, then look up the sockets, then push. A socket registered after the
- *   lookup resumes after the copy exists, so its replay has it.
- * - Many recipients (ring-all): storing a thousand copies takes longer than the pushes, and the agents are
- *   waiting, so push first, then store, then look up once more and push to any socket the first lookup missed
- *   (one that connected and resumed in between would otherwise wait for its next reconnect).
+ * - Few recipients (the usual call): index, then look up the sockets, then push. A socket registered after the
+ *   lookup resumes after both the record and the index are written, so its snapshot has the update.
+ * - Many recipients (ring-all): indexing a thousand users takes longer than the pushes, and the agents are
+ *   waiting, so push first, then index, then look up once more and push to any socket the first lookup missed
+ *   (one that connected and resumed in between would otherwise wait for its next resync).
  *
- * Repeats carry the same seq and the widget drops them. If storing fails the webhook answers 5xx, and the
- * provider's retry pushes the same seq again and stores it.
+ * Repeats carry the same seq and state; the widget shows each call state once. If indexing fails the webhook
+ * answers 5xx, and the provider's retry delivers again and indexes every recipient.
  */
 export const deliverCallUpdate = async (
   deps: DeliveryDeps,
@@ -94,11 +95,17 @@ export const deliverCallUpdate = async (
   record: CallRecord,
   seq: number,
   nowMs: number,
+  /** Users already indexed for this call (from the previous record); all are indexed when absent. */
+  indexedUsers?: readonly number[],
 ): Promise<PushTally> => {
   const message: CallMessage = { v: PROTOCOL_VERSION, type: 'call', seq, view: viewOf(record) };
   const data = JSON.stringify(message);
-  const store = () =>
-    deps.events.recordEvents(subdomain, record.users, message, isActive(record.state), nowMs);
+  const known = new Set(indexedUsers ?? []);
+  const newUsers = record.users.filter((u) => !known.has(u));
+  const index = () =>
+    newUsers.length > 0
+      ? deps.index.addCallUsers(subdomain, newUsers, record.callId, nowMs)
+      : Promise.resolve();
   const lookup = () => deps.connections.connectionsOf(subdomain, record.users, nowMs);
   const push = (connections: Connection[]) =>
     pushAll(
@@ -108,12 +115,12 @@ export const deliverCallUpdate = async (
     );
 
   if (record.users.length <= PUSH_FIRST_ABOVE_USERS) {
-    await store();
+    await index();
     return push(await lookup());
   }
   const first = await lookup();
   const tally = await push(first);
-  await store();
+  await index();
   const reached = new Set(first.map((c) => c.connectionId));
   const late = (await lookup()).filter((c) => !reached.has(c.connectionId));
   if (late.length > 0) {

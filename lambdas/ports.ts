@@ -4,7 +4,6 @@
  */
 import type { AccountSecrets, TicketRecord } from './core/auth';
 import type { CallRecord } from './core/call-state';
-import type { CallMessage } from './core/protocol';
 import type { AgentMap } from './core/routing';
 
 export interface Connection {
@@ -68,27 +67,22 @@ export interface CallStore {
 }
 
 /**
- * Seqs come from one counter per account: every user's stream is strictly increasing (with gaps where other
- * users' events took numbers), and one webhook costs one allocation however many agents it rings.
+ * Which calls each user was told of. A resume reads it to send the user every call in its latest state (the
+ * call record is the truth; this only says which records to read), so a resume converges rather than replays.
+ * Seqs come from one counter per account: they order pushes for the widget and carry no delivery guarantee.
  */
-export interface EventLog {
+export interface CallIndex {
   /** The account's next seq; the call record keeps it, so a retry of the same webhook pushes the same seq. */
   nextSeq(subdomain: string): Promise<number>;
-  /** Keep one message per recipient for `resume`, and track which calls each recipient has active. */
-  recordEvents(
-    subdomain: string,
-    userIds: readonly number[],
-    message: CallMessage,
-    active: boolean,
-    nowMs: number,
-  ): Promise<void>;
-  eventsAfter(subdomain: string, userId: number, after: number, nowMs: number): Promise<CallMessage[]>;
   /** The account's latest seq: a resume snapshot carries it. */
   latestSeq(subdomain: string): Promise<number>;
-  activeCallIds(subdomain: string, userId: number): Promise<string[]>;
+  /** These users were told of this call (idempotent; kept a day, longer than any call). */
+  addCallUsers(subdomain: string, userIds: readonly number[], callId: string, nowMs: number): Promise<void>;
+  /** The calls this user was told of and not yet expired. */
+  callIdsOf(subdomain: string, userId: number, nowMs: number): Promise<string[]>;
 }
 
-export type StateStore = ConnectionStore & TicketStore & AgentStore & WebhookLog & CallStore & EventLog;
+export type StateStore = ConnectionStore & TicketStore & AgentStore & WebhookLog & CallStore & CallIndex;
 
 export interface WebhookSecret {
   secret: string;

@@ -48,7 +48,6 @@ export interface LocalStackOptions {
   maxConnectionMs?: number;
   pushTimeoutMs?: number;
   pushConcurrency?: number;
-  eventRetentionSeconds?: number;
   clock?: Clock;
   logger?: Logger;
   extra?: GatewayOptions['extra'];
@@ -143,7 +142,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const stateFor = (fn: FunctionName) =>
     new DynamoStateStore(clientFor(fn), {
       tableName: LOCAL_TABLES.state,
-      eventRetentionSeconds: options.eventRetentionSeconds ?? 3600,
     });
   const accountFor = (fn: FunctionName) =>
     cachedAccountLookup(
@@ -166,7 +164,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
 
   const state = new DynamoStateStore(dynamo, {
     tableName: LOCAL_TABLES.state,
-    eventRetentionSeconds: options.eventRetentionSeconds ?? 3600,
   });
   const accounts = new DynamoAccountStore(dynamo, LOCAL_TABLES.accounts);
   const management = new ApiGatewayManagementApiClient({
@@ -226,7 +223,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       const store = stateFor('default');
       return makeDefaultHandler({
         connections: store,
-        events: store,
+        index: store,
         calls: store,
         pusher,
         clock,

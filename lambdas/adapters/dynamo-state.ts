@@ -14,13 +14,11 @@ import {
 import type { TicketRecord } from '../core/auth';
 import type { CallRecord } from '../core/call-state';
 import { mapBounded } from '../core/fanout';
-import type { CallMessage } from '../core/protocol';
 import type { AgentMap } from '../core/routing';
 import type { Connection, StateStore, WebhookClaim, WebhookResult } from '../ports';
 
 const DAY_SECONDS = 86_400;
 const seconds = (ms: number) => Math.floor(ms / 1000);
-const pad = (seq: number) => String(seq).padStart(15, '0');
 const userKey = (sub: string, userId: number) => `U#${sub}#${userId}`;
 const CONNECTION_PREFIX = 'c:';
 const connectionAttribute = (connectionId: string) => `${CONNECTION_PREFIX}${connectionId}`;
@@ -37,8 +35,6 @@ const isConditionFailure = (error: unknown): boolean =>
 
 export interface DynamoStateStoreOptions {
   tableName: string;
-  /** How long pushed messages stay available to `resume`, in seconds. */
-  eventRetentionSeconds: number;
 }
 
 /** Every state port on one DynamoDB table; see table-design.ts for the keys. */
@@ -46,10 +42,7 @@ export class DynamoStateStore implements StateStore {
   private readonly db: DynamoDBDocumentClient;
   private readonly table: string;
 
-  constructor(
-    client: DynamoDBClient,
-    private readonly options: DynamoStateStoreOptions,
-  ) {
+  constructor(client: DynamoDBClient, options: DynamoStateStoreOptions) {
     this.db = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.table = options.tableName;
   }
@@ -353,26 +346,14 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  // --- per-user event log ---
+  // --- which calls each user was told of ---
 
-  async recordEvents(
-    sub: string,
-    userIds: readonly number[],
-    message: CallMessage,
-    active: boolean,
-    nowMs: number,
-  ): Promise<void> {
-    const ttl = seconds(nowMs) + this.options.eventRetentionSeconds;
-    const callId = message.view.call.id;
-    const writes = userIds.flatMap((userId) => {
-      const pk = userKey(sub, userId);
-      // Same webhook, same seq, same key: a retry overwrites rather than adds.
-      const event = { PutRequest: { Item: { pk, sk: `E#${pad(message.seq)}`, message, ttl } } };
-      const marker = active
-        ? { PutRequest: { Item: { pk, sk: `A#${callId}`, callId, ttl: seconds(nowMs) + DAY_SECONDS } } }
-        : { DeleteRequest: { Key: { pk, sk: `A#${callId}` } } };
-      return [event, marker];
-    });
+  async addCallUsers(sub: string, userIds: readonly number[], callId: string, nowMs: number): Promise<void> {
+    // A day: longer than any call lasts (the server ends stale ones), and every resume filters on expiry.
+    const ttl = seconds(nowMs) + DAY_SECONDS;
+    const writes = userIds.map((userId) => ({
+      PutRequest: { Item: { pk: userKey(sub, userId), sk: `M#${callId}`, callId, ttl } },
+    }));
     const batches: (typeof writes)[] = [];
     for (let i = 0; i < writes.length; i += 25) batches.push(writes.slice(i, i + 25));
     await mapBounded(batches, 8, async (batch) => {
@@ -381,7 +362,7 @@ export class DynamoStateStore implements StateStore {
         if (attempt > 0)
           await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
         if (attempt > 6)
-          throw new Error(`could not store ${pending.length} event(s) after ${attempt} attempts`);
+          throw new Error(`could not store ${pending.length} call marker(s) after ${attempt} attempts`);
         const out: BatchWriteCommandOutput = await this.db.send(
           new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
         );
@@ -390,26 +371,24 @@ export class DynamoStateStore implements StateStore {
     });
   }
 
-  async eventsAfter(sub: string, userId: number, after: number, nowMs: number): Promise<CallMessage[]> {
-    const out: CallMessage[] = [];
+  async callIdsOf(sub: string, userId: number, nowMs: number): Promise<string[]> {
+    const out: string[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: {
-            ':pk': userKey(sub, userId),
-            ':from': `E#${pad(after + 1)}`,
-            ':to': 'E#~',
-          },
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+          ExpressionAttributeValues: { ':pk': userKey(sub, userId), ':m': 'M#' },
+          ProjectionExpression: 'callId, #ttl',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
       );
       for (const item of page.Items ?? []) {
-        // TTL deletion lags by up to two days; expired items must not be replayed.
-        if (Number(item.ttl) * 1000 > nowMs) out.push(item.message as CallMessage);
+        // TTL deletion lags by up to two days; an expired marker never comes back.
+        if (Number(item.ttl) * 1000 > nowMs) out.push(String(item.callId));
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
@@ -421,18 +400,6 @@ export class DynamoStateStore implements StateStore {
       new GetCommand({ TableName: this.table, Key: { pk: `A#${sub}`, sk: 'SEQ' }, ConsistentRead: true }),
     );
     return Number(Item?.seq ?? 0);
-  }
-
-  async activeCallIds(sub: string, userId: number): Promise<string[]> {
-    const { Items } = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :a)',
-        ExpressionAttributeValues: { ':pk': userKey(sub, userId), ':a': 'A#' },
-        ConsistentRead: true,
-      }),
-    );
-    return (Items ?? []).map((item) => String(item.callId));
   }
 }
 

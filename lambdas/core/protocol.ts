@@ -100,6 +100,8 @@ export const CallViewSchema = v.object({
   state: v.picklist(CALL_STATES),
   call: CallSchema,
   occurredAt: timestamp,
+  /** Who took the call, when known: for everyone else it is over (a ring group's other members, a transfer). */
+  answeredBy: v.optional(v.array(v.number())),
 });
 export type CallView = v.InferOutput<typeof CallViewSchema>;
 
@@ -114,7 +116,15 @@ export const ServerMessageSchema = v.variant('type', [
     v: v.literal(PROTOCOL_VERSION),
     type: v.literal('snapshot'),
     seq: v.number(),
+    /** The user's active calls, in their latest state. */
     calls: v.array(CallViewSchema),
+    /** Calls of the user that ended within the retention window, in their final state (since protocol 1.1). */
+    recent: v.optional(v.array(CallViewSchema)),
+    /** A snapshot too large for one message comes in pages 1..pages; only the last completes it. */
+    page: v.optional(v.number()),
+    pages: v.optional(v.number()),
+    /** More calls happened than a snapshot carries: the oldest were left out, and nothing pops for them. */
+    gap: v.optional(v.boolean()),
   }),
   v.object({ v: v.literal(PROTOCOL_VERSION), type: v.literal('pong') }),
   v.object({
@@ -135,7 +145,10 @@ export const ClientMessageSchema = v.variant(
     v.strictObject({ action: v.literal('ping') }),
     v.strictObject({
       action: v.literal('resume'),
-      /** The last seq this client saw; absent on a first connect (then only the snapshot is sent). */
+      /**
+       * The last seq this client saw. Since protocol 1.1 the answer is a snapshot of the user's calls in their
+       * latest state (active and recently ended), whatever `after` says: a resume converges, it does not replay.
+       */
       after: v.optional(
         v.pipe(
           v.number('expected the last seq seen'),

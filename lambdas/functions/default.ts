@@ -9,7 +9,7 @@ const store = stateStore(env.STATE_TABLE);
 
 export const handler = makeDefaultHandler({
   connections: store,
-  events: store,
+  index: store,
   calls: store,
   pusher: pusher(env.WS_CALLBACK_URL),
   clock: systemClock,

@@ -23,8 +23,7 @@ const dynamoClient = () => {
   return dynamo;
 };
 
-export const stateStore = (tableName: string) =>
-  new DynamoStateStore(dynamoClient(), { tableName, eventRetentionSeconds: tuning.eventRetentionSeconds });
+export const stateStore = (tableName: string) => new DynamoStateStore(dynamoClient(), { tableName });
 
 export const accountLookup = (tableName: string) =>
   cachedAccountLookup(new DynamoAccountStore(dynamoClient(), tableName), systemClock);

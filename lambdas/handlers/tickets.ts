@@ -2,14 +2,14 @@
 import { type AccountSecrets, issueTicket, TICKET_TTL_SECONDS, verifyKommoToken } from '../core/auth';
 import { HttpProblem } from '../core/problem';
 import { PROTOCOL_VERSION } from '../core/protocol';
-import type { Clock, EventLog, Logger, TicketStore } from '../ports';
+import type { CallIndex, Clock, Logger, TicketStore } from '../ports';
 import { type HttpHandler, header, json, withProblems } from './http';
 
 export interface TicketsDeps {
   account: (subdomain: string) => Promise<AccountSecrets | undefined>;
   tickets: TicketStore;
   /** For the seq a fresh client resumes after, so even its first socket misses nothing. */
-  events: Pick<EventLog, 'latestSeq'>;
+  events: Pick<CallIndex, 'latestSeq'>;
   clock: Clock;
   logger: Logger;
   /** The WebSocket API's URL (wss://…/stage) that the ticket opens. */

@@ -4,7 +4,6 @@
  */
 import type { APIGatewayProxyWebsocketEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { hashTicket, isTicketShape, isTicketUsable } from '../core/auth';
-import { viewOf } from '../core/call-state';
 import {
   type ClientErrorCode,
   errorMessage,
@@ -13,13 +12,14 @@ import {
   parseClientMessage,
   type ServerMessage,
 } from '../core/protocol';
+import { buildSnapshot } from '../core/snapshot';
 import { pushAll } from '../delivery';
 import { errorFields } from '../logger';
 import type {
+  CallIndex,
   CallStore,
   Clock,
   ConnectionStore,
-  EventLog,
   Logger,
   Metrics,
   Pusher,
@@ -128,7 +128,7 @@ export const makeDisconnectHandler =
 
 export interface DefaultDeps {
   connections: Pick<ConnectionStore, 'getConnection' | 'removeConnection' | 'connectionsOf'>;
-  events: EventLog;
+  index: Pick<CallIndex, 'callIdsOf' | 'latestSeq'>;
   calls: Pick<CallStore, 'getCalls'>;
   pusher: Pusher;
   clock: Clock;
@@ -189,28 +189,21 @@ export const makeDefaultHandler = (deps: DefaultDeps) => {
       }
       const { subdomain, userId } = connection;
       const now = deps.clock.now();
-      const replay =
-        message.after === undefined
-          ? []
-          : await deps.events.eventsAfter(subdomain, userId, message.after, now);
-      const activeIds = await deps.events.activeCallIds(subdomain, userId);
-      const active = (await deps.calls.getCalls(subdomain, activeIds)).filter((c) => c.state !== 'ended');
-      // A resume moves the client only as far as it was replayed: an event pushed but still being stored has a
-      // higher seq and is replayed by the next resume. A first connect starts from the account's latest seq.
-      const seq =
-        message.after === undefined
-          ? await deps.events.latestSeq(subdomain)
-          : Math.max(message.after, replay.at(-1)?.seq ?? 0);
-      await reply(connectionId, [
-        ...replay,
-        { v: PROTOCOL_VERSION, type: 'snapshot', seq, calls: active.map(viewOf) },
+      // Every call of the user in its latest state, read after this socket was registered: an update saved
+      // later is pushed to this socket, an update saved earlier is in these records. Nothing is replayed.
+      const [ids, seq] = await Promise.all([
+        deps.index.callIdsOf(subdomain, userId, now),
+        deps.index.latestSeq(subdomain),
       ]);
+      const pages = buildSnapshot(await deps.calls.getCalls(subdomain, ids), seq, now);
+      await reply(connectionId, pages);
       deps.logger.info('resumed', {
         connectionId,
         subdomain,
         userId,
-        replayed: replay.length,
-        active: active.length,
+        calls: ids.length,
+        pages: pages.length,
+        gap: pages[0]?.gap === true,
       });
       return { statusCode: 200 };
     } catch (error) {

@@ -12,10 +12,10 @@ import { deliverCallUpdate } from '../delivery';
 import { errorFields } from '../logger';
 import type {
   AgentStore,
+  CallIndex,
   CallStore,
   Clock,
   ConnectionStore,
-  EventLog,
   Logger,
   Metrics,
   Pusher,
@@ -27,7 +27,7 @@ export interface IngestDeps {
   store: WebhookLog &
     CallStore &
     AgentStore &
-    EventLog &
+    CallIndex &
     Pick<ConnectionStore, 'connectionsOf' | 'connectedUsers' | 'removeConnection'>;
   pusher: Pusher;
   clock: Clock;
@@ -112,7 +112,7 @@ const apply = async (
     } else {
       users = audience.users;
     }
-    const decision = decide(current, callEvent, webhookId, users);
+    const decision = decide(current, callEvent, webhookId, users, { addressed: audience.kind === 'users' });
     const unmatched =
       audience.kind === 'users' && audience.unmatchedExtensions.length > 0
         ? { unmatchedExtensions: audience.unmatchedExtensions }
@@ -131,12 +131,14 @@ const apply = async (
     if (!decision.redelivery) {
       // The seq lives on the call record: a retry of this webhook finds it there and pushes the same seq.
       record.seq = await store.nextSeq(subdomain);
+      // When the server last heard of the call: a call left without news is ended by the resume (see there).
+      record.updatedAt = now;
       if (!(await store.saveCall(subdomain, record, now))) continue;
     }
     const seq = record.seq ?? (await store.nextSeq(subdomain));
     const tally = await deliverCallUpdate(
       {
-        events: store,
+        index: store,
         connections: store,
         pusher: deps.pusher,
         logger: deps.logger,
@@ -147,6 +149,8 @@ const apply = async (
       decision.record,
       seq,
       now,
+      // A redelivery indexes every recipient again: the failed attempt may have stopped before doing so.
+      decision.redelivery ? undefined : current?.users,
     );
     return {
       status: 'accepted',

@@ -16,7 +16,7 @@ let store: DynamoStateStore;
 beforeAll(async () => {
   h = await startFront({ indexLagMs: LAG });
   await createTables(h.raw, { state: 'state', accounts: 'accounts' });
-  store = new DynamoStateStore(h.raw, { tableName: 'state', eventRetentionSeconds: 3600 });
+  store = new DynamoStateStore(h.raw, { tableName: 'state' });
 });
 afterAll(() => h.stop());
 

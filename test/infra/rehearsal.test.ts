@@ -83,7 +83,7 @@ const story = async (r: Rehearsal) => {
   // gone and forgets it.
   const stateTable = Object.entries(r.tables).find(([id]) => id.startsWith('State'))?.[1] ?? '';
   const orphan = (connectionId: string) =>
-    new DynamoStateStore(r.admin, { tableName: stateTable, eventRetentionSeconds: 3600 }).saveConnection({
+    new DynamoStateStore(r.admin, { tableName: stateTable }).saveConnection({
       connectionId,
       subdomain: 'acme',
       userId: 7,

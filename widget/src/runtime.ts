@@ -5,7 +5,7 @@
  */
 import type { CallView, ServerMessage } from '../../lambdas/core/protocol';
 import { PROVIDER_NAMES } from '../../lambdas/providers/port';
-import { type CallEffect, CallTracker, effectKey } from './calls';
+import { type CallEffect, CallTracker, effectKey, type ShownStore } from './calls';
 import { ContactLookup, type FetchLike } from './contacts';
 import { type AddCallParams, httpStatusOf, type KommoApp, type KommoSelf, toPromise } from './kommo';
 import {
@@ -68,7 +68,7 @@ const escapeHtml = (text: string) =>
 
 export class CallbridgeRuntime {
   private socket: CallbridgeSocket | undefined;
-  private readonly tracker = new CallTracker();
+  private tracker = new CallTracker();
   private readonly contacts: ContactLookup;
   private readonly timers: SocketTimers;
   private calling = false;
@@ -111,6 +111,12 @@ export class CallbridgeRuntime {
           undefined)
         : this.deps.BroadcastChannel;
     const scope = `callbridge:${this.subdomain() ?? 'account'}:${this.userId()}`;
+    const me = Number(this.userId());
+    this.tracker = new CallTracker(
+      500,
+      this.shownStore(`${scope}:shown`),
+      Number.isSafeInteger(me) ? me : undefined,
+    );
     this.listen(this.deps.window, 'focus', () => this.link?.focused(this.timers.now()));
     this.listen(this.deps.window.document, 'visibilitychange', () => {
       if (this.deps.window.document.visibilityState !== 'visible') return;
@@ -292,8 +298,12 @@ export class CallbridgeRuntime {
       effects = this.tracker.apply(message.view, now);
       this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
     } else if (message.type === 'snapshot') {
-      effects = this.tracker.reconcile(message.calls, now);
+      effects = this.tracker.reconcile(message.calls, now, {
+        recent: message.recent,
+        last: (message.page ?? 1) >= (message.pages ?? 1),
+      });
       this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
+      if (message.gap) this.log('the snapshot left out older calls; nothing pops for them');
     } else if (message.type === 'error') {
       this.log('server error', message);
     }
@@ -499,6 +509,42 @@ export class CallbridgeRuntime {
   private userId(): string {
     const user = this.deps.app.constant?.('user') as { id?: unknown } | undefined;
     return String(user?.id ?? this.deps.self.system?.().amouser_id ?? 'user');
+  }
+
+  /** Pop-ups shown in the last day, kept across page loads (a reload must not add them to Kommo again). */
+  private shownStore(key: string): ShownStore {
+    const DAY = 86_400_000;
+    return {
+      load: () => {
+        try {
+          const saved = JSON.parse(this.storage()?.getItem(key) ?? '[]') as unknown;
+          if (!Array.isArray(saved)) return [];
+          const now = this.timers.now();
+          return saved
+            .filter(
+              (e): e is [string, number] =>
+                Array.isArray(e) && typeof e[0] === 'string' && now - Number(e[1]) < DAY,
+            )
+            .map((e) => e[0]);
+        } catch {
+          return [];
+        }
+      },
+      save: (keys) => {
+        try {
+          const now = this.timers.now();
+          const previous = new Map<string, number>(
+            (JSON.parse(this.storage()?.getItem(key) ?? '[]') as [string, number][]).filter(
+              (e) => Array.isArray(e) && now - Number(e[1]) < DAY,
+            ),
+          );
+          const entries = keys.slice(-300).map((k) => [k, previous.get(k) ?? now] as const);
+          this.storage()?.setItem(key, JSON.stringify(entries));
+        } catch {
+          // Storage full or blocked: pop-ups are then remembered for this page only.
+        }
+      },
+    };
   }
 
   private storage(): Storage | undefined {

@@ -55,6 +55,11 @@ export interface SocketOptions {
   connectTimeoutMs?: number;
   /** Open the replacement socket this long after connecting; API Gateway closes at 2 h. */
   rolloverAfterMs?: number;
+  /** Ask again for a snapshot that has not come after this long, doubling up to the cap. */
+  resumeRetryMs?: number;
+  resumeRetryCapMs?: number;
+  /** Resync an open socket this often. */
+  resyncIntervalMs?: number;
   log?: (message: string, detail?: unknown) => void;
 }
 
@@ -66,6 +71,11 @@ export const SOCKET_DEFAULTS = {
   minUptimeMs: 10_000,
   connectTimeoutMs: 15_000,
   rolloverAfterMs: 110 * 60_000,
+  /** A resume whose snapshot has not arrived by then (refused, throttled, dropped) is sent again, backing off. */
+  resumeRetryMs: 3_000,
+  resumeRetryCapMs: 60_000,
+  /** An open socket resyncs this often: the server ends calls left without news, and this is how a page hears. */
+  resyncIntervalMs: 10 * 60_000,
 } as const;
 
 const OPEN = 1;
@@ -88,6 +98,8 @@ interface Connection {
   rolloverTimer?: unknown;
   connectTimer?: unknown;
   uptimeTimer?: unknown;
+  resumeTimer?: unknown;
+  resumeAttempt?: number;
 }
 
 export class CallbridgeSocket {
@@ -200,10 +212,7 @@ export class CallbridgeSocket {
       }
       this.connecting = false;
       this.downSince = undefined;
-      this.send(connection, {
-        action: 'resume',
-        ...(this.lastSeq === undefined ? {} : { after: this.lastSeq }),
-      });
+      this.resume(connection);
       this.schedulePing(connection);
       connection.rolloverTimer = this.o.timers.setTimeout(
         () => void this.connect(true),
@@ -249,11 +258,41 @@ export class CallbridgeSocket {
       // advancing the resume point then could skip that older one if the socket dropped.
       if (connection.synced) this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq);
       else connection.pendingSeq = Math.max(connection.pendingSeq ?? 0, message.seq);
-    } else if (message.type === 'snapshot') {
+    } else if (message.type === 'snapshot' && (message.page ?? 1) >= (message.pages ?? 1)) {
       this.lastSeq = Math.max(this.lastSeq ?? 0, message.seq, connection.pendingSeq ?? 0);
       connection.synced = true;
+      // Complete: no more retries, and the next resync in a while.
+      this.o.timers.clearTimeout(connection.resumeTimer);
+      connection.resumeAttempt = 0;
+      connection.resumeTimer = this.o.timers.setTimeout(
+        () => this.resume(connection),
+        this.o.resyncIntervalMs,
+      );
     }
     this.o.onMessage(message);
+  }
+
+  /**
+   * Ask for the user's calls as they are now; until the (last page of the) snapshot arrives, ask again with
+   * backoff: a resume can be throttled, refused or dropped, and the socket would otherwise stay open and quiet.
+   */
+  private resume(connection: Connection) {
+    if (connection.ws.readyState !== OPEN) return;
+    this.send(connection, {
+      action: 'resume',
+      ...(this.lastSeq === undefined ? {} : { after: this.lastSeq }),
+    });
+    const attempt = connection.resumeAttempt ?? 0;
+    connection.resumeAttempt = attempt + 1;
+    const delay = Math.min(this.o.resumeRetryCapMs, this.o.resumeRetryMs * 2 ** attempt);
+    this.o.timers.clearTimeout(connection.resumeTimer);
+    connection.resumeTimer = this.o.timers.setTimeout(
+      () => {
+        this.o.log?.('no snapshot yet; asking again');
+        this.resume(connection);
+      },
+      delay * (0.75 + this.o.random() * 0.5),
+    );
   }
 
   private send(connection: Connection, message: unknown) {
@@ -281,6 +320,7 @@ export class CallbridgeSocket {
       connection.rolloverTimer,
       connection.connectTimer,
       connection.uptimeTimer,
+      connection.resumeTimer,
     ]) {
       this.o.timers.clearTimeout(t);
     }
