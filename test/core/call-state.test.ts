@@ -78,3 +78,55 @@ describe('call state machine', () => {
     expect(apply(undefined, event('call.ended'), 'w1').state).toBe('ended');
   });
 });
+
+describe('what a later event of the same call may and may not change', () => {
+  it('never changes who called, whom, or the direction: the first event fixes them', () => {
+    const ringing = apply(undefined, event('call.ringing'), 'w1');
+    const ended = apply(
+      ringing,
+      event('call.ended', undefined, { from: '+449999999999', direction: 'outbound' }),
+      'w2',
+    );
+    expect(ended.call).toMatchObject({ from: '+15551234567', direction: 'inbound', outcome: 'missed' });
+  });
+
+  it('adds a recording that arrives after the end, once', () => {
+    const ended = apply(apply(undefined, event('call.ringing'), 'w1'), event('call.ended'), 'w2');
+    const amended = apply(
+      ended,
+      event('call.ended', undefined, { recordingUrl: 'https://pbx.example/r.mp3' }),
+      'w3',
+    );
+    expect(amended).toMatchObject({
+      state: 'ended',
+      version: 3,
+      call: { recordingUrl: 'https://pbx.example/r.mp3' },
+    });
+    const again = decide(
+      amended,
+      event('call.ended', undefined, { recordingUrl: 'https://pbx.example/r.mp3' }),
+      'w4',
+      [7],
+    );
+    expect(again.kind).toBe('ignored');
+  });
+
+  it('rings a ring group’s next member, and never re-opens a call', () => {
+    const ringing = apply(undefined, event('call.ringing'), 'w1', [7]);
+    expect(apply(ringing, event('call.ringing'), 'w2', [8]).users).toEqual([7, 8]);
+    const ended = apply(ringing, event('call.ended'), 'w3');
+    expect(decide(ended, event('call.ringing'), 'w4', [9]).kind).toBe('ignored');
+  });
+
+  it('knows who answered, and a transfer moves the call', () => {
+    const ringing = apply(undefined, event('call.ringing'), 'w1', [7, 8]);
+    const answered = apply(ringing, event('call.answered'), 'w2', [8]);
+    expect(answered.answeredBy).toEqual([8]);
+    const moved = apply(answered, event('call.answered'), 'w3', [9]);
+    expect(moved).toMatchObject({ state: 'answered', answeredBy: [9], users: [7, 8, 9] });
+    // Ringing everyone (no agents named) says nothing about who answered.
+    expect(decide(ringing, event('call.answered'), 'w4', [7, 8], { addressed: false })).toMatchObject({
+      record: expect.not.objectContaining({ answeredBy: expect.anything() }),
+    });
+  });
+});

@@ -64,3 +64,53 @@ describe('backoff', () => {
     expect(nextDelayMs(20, () => 0, 1000, 30_000)).toBe(0);
   });
 });
+
+describe('a snapshot after an outage', () => {
+  it('collapses to each call’s latest state: a call that rang and ended unanswered gives one missed entry, no pop-up', () => {
+    const tracker = new CallTracker();
+    const effects = tracker.reconcile([], 0, { recent: [view('ended', { outcome: 'missed' }, 'gone')] });
+    expect(effects.map((e) => [e.kind, e.view.call.id])).toEqual([['missed', 'gone']]);
+    // The same snapshot again (a resync) adds nothing.
+    expect(tracker.reconcile([], 1, { recent: [view('ended', { outcome: 'missed' }, 'gone')] })).toEqual([]);
+  });
+
+  it('ends a call it thought active only once the last page of the snapshot has come', () => {
+    const tracker = new CallTracker();
+    tracker.apply(view('answered', {}, 'a'), 0);
+    tracker.apply(view('answered', {}, 'b'), 0);
+    tracker.reconcile([view('answered', {}, 'a')], 1, { last: false });
+    expect(
+      tracker
+        .activeCalls(1, 10_000)
+        .map((v) => v.call.id)
+        .sort(),
+    ).toEqual(['a', 'b']);
+    tracker.reconcile([], 2, { last: true });
+    expect(tracker.activeCalls(2, 10_000).map((v) => v.call.id)).toEqual(['a']);
+  });
+});
+
+describe('a call another agent took', () => {
+  it('is over for this agent (no reload guard, no missed entry) but not for the one who answered', () => {
+    const mine = new CallTracker(500, undefined, 7);
+    const theirs = new CallTracker(500, undefined, 8);
+    for (const tracker of [mine, theirs]) tracker.apply(view('ringing'), 0);
+    const answered: CallView = { ...view('answered'), answeredBy: [8] };
+    mine.apply(answered, 1);
+    theirs.apply(answered, 1);
+    expect(mine.activeCalls(1, 10_000)).toEqual([]);
+    expect(theirs.activeCalls(1, 10_000)).toHaveLength(1);
+    expect(mine.apply(view('ended', { outcome: 'answered' }), 2)).toEqual([]);
+  });
+});
+
+describe('across page loads', () => {
+  it('does not pop again what an earlier page already showed (Kommo keeps every add_call)', () => {
+    let saved: string[] = [];
+    const store = { load: () => saved, save: (keys: readonly string[]) => void (saved = [...keys]) };
+    const first = new CallTracker(500, store);
+    expect(first.apply(view('ringing'), 0)).toHaveLength(1);
+    const reloaded = new CallTracker(500, store);
+    expect(reloaded.reconcile([view('ringing')], 1)).toEqual([]);
+  });
+});

@@ -13,12 +13,15 @@ let server: WebSocketServer;
 let clock: Clock;
 let tickets = 0;
 let mute = false;
+/** Resumes the server leaves unanswered (throttled or dropped), before it answers again. */
+let ignoreResumes = 0;
 const resumes: (number | undefined)[] = [];
 const serverSockets: WebSocket[] = [];
 
 beforeEach(async () => {
   tickets = 0;
   mute = false;
+  ignoreResumes = 0;
   resumes.length = 0;
   serverSockets.length = 0;
   clock = createClock(1_000_000);
@@ -31,6 +34,11 @@ beforeEach(async () => {
       if (message.action === 'ping' && !mute) ws.send(JSON.stringify({ v: 1, type: 'pong' }));
       if (message.action === 'resume') {
         resumes.push(message.after);
+        if (ignoreResumes > 0) {
+          ignoreResumes--;
+          ws.send(JSON.stringify({ v: 1, type: 'error', code: 'internal_error', message: 'retry' }));
+          return;
+        }
         ws.send(JSON.stringify({ v: 1, type: 'snapshot', seq: message.after ?? 0, calls: [] }));
       }
     });
@@ -96,6 +104,25 @@ describe('CallbridgeSocket', () => {
     clock.tick(1);
     await vi.waitFor(() => expect(resumes).toEqual([undefined, 7]));
     expect(tickets).toBe(2);
+    socket.stop();
+  });
+
+  it('asks again, backing off, until a refused or dropped resume gets its snapshot; then resyncs now and then', async () => {
+    ignoreResumes = 2;
+    const { socket, messages } = client();
+    socket.start();
+    await vi.waitFor(() => expect(resumes).toHaveLength(1));
+    // The socket stays open and answers pings, but without a snapshot the widget would miss calls: retry.
+    clock.tick(SOCKET_DEFAULTS.resumeRetryMs * 1.25);
+    await vi.waitFor(() => expect(resumes).toHaveLength(2));
+    clock.tick(SOCKET_DEFAULTS.resumeRetryMs * 2 * 1.25);
+    await vi.waitFor(() => expect(messages.some((m) => m.type === 'snapshot')).toBe(true));
+    expect(resumes).toHaveLength(3);
+    // Complete: no more retries, until the periodic resync.
+    clock.tick(SOCKET_DEFAULTS.resyncIntervalMs - 1);
+    expect(resumes).toHaveLength(3);
+    clock.tick(1);
+    await vi.waitFor(() => expect(resumes).toHaveLength(4));
     socket.stop();
   });
 
