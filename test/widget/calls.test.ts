@@ -107,7 +107,12 @@ describe('a call another agent took', () => {
 describe('across page loads', () => {
   it('does not pop again what an earlier page already showed (Kommo keeps every add_call)', () => {
     let saved: string[] = [];
-    const store = { load: () => saved, save: (keys: readonly string[]) => void (saved = [...keys]) };
+    const store = {
+      load: () => saved,
+      save: (keys: readonly string[]) => {
+        saved = [...keys];
+      },
+    };
     const first = new CallTracker(500, store);
     expect(first.apply(view('ringing'), 0)).toHaveLength(1);
     const reloaded = new CallTracker(500, store);
