@@ -701,8 +701,9 @@ export class CallTracker {
       occurredAt: iso(at),
     };
     const parsed = parseCallEvent(event);
-    if (!parsed.ok) {
-      this.options.onInvalid?.(callId, `${parsed.issues[0]?.field}: ${parsed.issues[0]?.message}`);
+    if (!parsed.ok || parsed.value.type === 'call.recording') {
+      const issue = parsed.ok ? undefined : parsed.issues[0];
+      this.options.onInvalid?.(callId, `${issue?.field}: ${issue?.message}`);
       return;
     }
     const id = `ami.${callId}.${suffix}`.replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 128);

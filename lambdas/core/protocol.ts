@@ -91,6 +91,25 @@ export const CallEventSchema = v.strictObject({
 });
 export type CallEvent = v.InferOutput<typeof CallEventSchema>;
 
+/**
+ * A recording that became available after the call (Twilio's recording callback, Zadarma's NOTIFY_RECORD, a
+ * PBX that uploads later): it names only the call, which must exist, and adds its recording.
+ */
+export const RecordingEventSchema = v.strictObject({
+  version: v.literal(CALL_EVENT_VERSION, `expected ${CALL_EVENT_VERSION}`),
+  type: v.literal('call.recording'),
+  call: v.strictObject({
+    id: CallSchema.entries.id,
+    recordingUrl,
+    duration: v.optional(duration),
+  }),
+  occurredAt: timestamp,
+});
+export type RecordingEvent = v.InferOutput<typeof RecordingEventSchema>;
+
+/** Anything a phone system may send: a call's state, or a late recording. */
+export type IncomingEvent = CallEvent | RecordingEvent;
+
 /** Call states in the order a call moves through them; a call never moves back. */
 export const CALL_STATES = ['ringing', 'answered', 'ended'] as const;
 export type CallState = (typeof CALL_STATES)[number];
@@ -207,9 +226,10 @@ const notAnObject: ParseResult<never> = {
   issues: [{ field: '(root)', message: 'expected a JSON object' }],
 };
 
-export const parseCallEvent = (input: unknown): ParseResult<CallEvent> => {
+export const parseCallEvent = (input: unknown): ParseResult<IncomingEvent> => {
   if (!isPlainObject(input)) return notAnObject;
-  const result = v.safeParse(CallEventSchema, input, { abortPipeEarly: true });
+  const schema = input.type === 'call.recording' ? RecordingEventSchema : CallEventSchema;
+  const result = v.safeParse(schema, input, { abortPipeEarly: true });
   return result.success
     ? { ok: true, value: result.output }
     : { ok: false, issues: describeIssues(result.issues) };

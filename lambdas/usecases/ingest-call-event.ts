@@ -6,7 +6,7 @@
 
 import { decide } from '../core/call-state';
 import { HttpProblem } from '../core/problem';
-import type { CallEvent } from '../core/protocol';
+import type { CallEvent, IncomingEvent } from '../core/protocol';
 import { resolveAudience } from '../core/routing';
 import { deliverCallUpdate } from '../delivery';
 import { errorFields } from '../logger';
@@ -42,7 +42,7 @@ export interface IngestInput {
   subdomain: string;
   /** What makes a retry of the same event recognisable: the webhook id, or a provider's natural key. */
   dedupeId: string;
-  event: CallEvent;
+  event: IncomingEvent;
   now: number;
 }
 
@@ -92,9 +92,20 @@ const apply = async (
   deps: IngestDeps,
   subdomain: string,
   webhookId: string,
-  callEvent: Parameters<typeof decide>[1],
+  incoming: IncomingEvent,
   now: number,
 ): Promise<WebhookResult> => {
+  const callEvent: CallEvent =
+    incoming.type === 'call.recording'
+      ? // Completed once the call is read: a recording amends the call in whatever state it is.
+        // It reaches the users already told of the call, nobody else.
+        {
+          ...incoming,
+          type: 'call.ended',
+          call: { direction: 'inbound', from: '-', to: '-', ...incoming.call },
+          agents: { users: [] },
+        }
+      : incoming;
   const { store } = deps;
   // The map is needed only to turn extensions into users, or to find everyone.
   const needsMap = !callEvent.agents || (callEvent.agents.extensions?.length ?? 0) > 0;
@@ -104,6 +115,21 @@ const apply = async (
       store.getCall(subdomain, callEvent.call.id),
       needsMap ? store.getAgentMap(subdomain) : Promise.resolve({}),
     ]);
+    if (incoming.type === 'call.recording' && !current) {
+      return {
+        status: 'ignored',
+        callId: callEvent.call.id,
+        state: 'unknown',
+        sockets: 0,
+        users: 0,
+        reason: `call ${callEvent.call.id} is unknown; a recording can only be added to a call`,
+      };
+    }
+    if (incoming.type === 'call.recording' && current) {
+      // The call's own state and identity (fixed by its first event), plus the recording.
+      callEvent.type = current.state === 'ringing' ? 'call.ringing' : current.state === 'answered' ? 'call.answered' : 'call.ended';
+      callEvent.call = { ...current.call, ...incoming.call };
+    }
     const audience = resolveAudience(callEvent.agents, agentMap);
     let users: number[];
     if (audience.kind === 'everyone') {

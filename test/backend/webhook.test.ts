@@ -103,6 +103,34 @@ describe('POST /webhooks/{subdomain}', () => {
     b.close();
   });
 
+  it('adds a recording that arrives after the end to the call, for the users of the call only', async () => {
+    const [agent7, agent8] = await Promise.all([t.connect(7), t.connect(8)]);
+    const event = callEvent('call.ringing', { extensions: ['101'] });
+    await t.webhook(event);
+    await t.webhook(callEvent('call.ended', { id: event.call.id, extensions: ['101'] }));
+    const recording = {
+      version: 1,
+      type: 'call.recording',
+      call: { id: event.call.id, recordingUrl: 'https://pbx.example/recordings/1.mp3' },
+      occurredAt: new Date().toISOString(),
+    };
+    const res = await t.webhook(recording as unknown as Parameters<typeof t.webhook>[0]);
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'accepted', state: 'ended', users: 1 });
+    const update = await agent7.next('call', (m) => m.view.call.recordingUrl !== undefined);
+    expect(update.view).toMatchObject({ state: 'ended', call: { from: '+15551234567', outcome: 'missed' } });
+    await sleep(100);
+    expect(agent8.count('call')).toBe(0);
+    // A recording for a call nobody told us of changes nothing.
+    const unknown = await t.webhook({
+      ...recording,
+      call: { ...recording.call, id: 'no-such-call' },
+    } as unknown as Parameters<typeof t.webhook>[0]);
+    expect(unknown.body).toMatchObject({ status: 'ignored' });
+    agent7.close();
+    agent8.close();
+  });
+
   it('reports extensions nobody holds', async () => {
     const res = await t.webhook(callEvent('call.ringing', { extensions: ['555'] }));
     expect(res.body).toMatchObject({
