@@ -2,7 +2,13 @@
  * The API surface, declared once: the CDK stack and the local stack both wire these, so a route that works
  * locally exists on AWS with the same key.
  */
-export type HttpRouteName = 'webhook' | 'tickets' | 'agents';
+export type HttpRouteName =
+  | 'webhook'
+  | 'tickets'
+  | 'agents'
+  | 'oauthRedirect'
+  | 'oauthDisabled'
+  | 'webhookSettings';
 
 export const HTTP_ROUTES: readonly {
   method: 'GET' | 'POST' | 'PUT';
@@ -13,6 +19,12 @@ export const HTTP_ROUTES: readonly {
   { method: 'POST', path: '/tickets', handler: 'tickets' },
   { method: 'GET', path: '/agents', handler: 'agents' },
   { method: 'PUT', path: '/agents', handler: 'agents' },
+  // The Kommo integration's Redirect URI and its "access revoked" hook (kommo-server.md §1.2, §1.9).
+  { method: 'GET', path: '/oauth/kommo', handler: 'oauthRedirect' },
+  { method: 'GET', path: '/oauth/kommo/disabled', handler: 'oauthDisabled' },
+  // Admin-only: the phone system's webhook URL and secret, shown on request and rotated from the widget.
+  { method: 'GET', path: '/settings/webhook', handler: 'webhookSettings' },
+  { method: 'POST', path: '/settings/webhook', handler: 'webhookSettings' },
 ];
 
 /** Kommo pages call the HTTP API from the account's own origin. */

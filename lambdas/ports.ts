@@ -100,9 +100,17 @@ export interface WebhookSecret {
   expiresAt?: number;
 }
 
+/** Set on accounts that came from a Kommo installation (OAuth); absent on private `accounts add` ones. */
+export type AccountStatus = 'active' | 'needs_reauth' | 'disabled';
+
 export interface Account extends AccountSecrets {
   webhookSecrets: WebhookSecret[];
   createdAt: number;
+  /** Kommo's account_id, for accounts installed through OAuth. */
+  kommoAccountId?: number;
+  /** Absent means active (every account made by `accounts add`). */
+  status?: AccountStatus;
+  disabledAt?: number;
 }
 
 export interface AccountStore {
@@ -146,3 +154,8 @@ export interface Logger {
 
 export const activeWebhookSecrets = (account: Account, nowMs: number): string[] =>
   account.webhookSecrets.filter((s) => s.expiresAt === undefined || s.expiresAt > nowMs).map((s) => s.secret);
+
+export interface SocketCloser {
+  /** Close a socket from the server side; a connection that is gone already is not an error. */
+  close(connectionId: string): Promise<void>;
+}

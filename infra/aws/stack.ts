@@ -32,11 +32,13 @@ import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/a
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { ACCOUNTS_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
+import { ACCOUNTS_TABLE, KOMMO_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
 import { CORS, HTTP_ROUTES, type HttpRouteName, KOMMO_ORIGINS, WS_STAGE, WS_THROTTLE } from '../routes';
 import { CallbridgeFunction } from './node-function';
 
@@ -168,6 +170,63 @@ export class CallbridgeStack extends Stack {
     for (const fn of [fns.webhook, fns.default]) fn.fn.addEnvironment('WS_CALLBACK_URL', wsStage.callbackUrl);
     fns.tickets.fn.addEnvironment('WS_URL', wsStage.url);
 
+    // ===== BEGIN Kommo integration (issue 12): OAuth install, tokens, disable hook, settings sync =====
+    // Tokens, codes and the integration's secret key sit in their own table under the accounts' KMS key.
+    const kommoTable = new Table(this, 'Kommo', {
+      partitionKey: { name: KOMMO_TABLE.partitionKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: KOMMO_TABLE.ttlAttribute,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: accountsKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const kommoEnv = { KOMMO_TABLE: kommoTable.tableName, ...accountsEnv, ...tableEnv };
+    const kommoFns = {
+      kommoInstall: new CallbridgeFunction(this, 'KommoInstall', {
+        entry: 'kommo-install',
+        timeout: Duration.seconds(60),
+        environment: kommoEnv,
+      }),
+      kommoMaintenance: new CallbridgeFunction(this, 'KommoMaintenance', {
+        entry: 'kommo-maintenance',
+        timeout: Duration.minutes(10),
+        environment: kommoEnv,
+      }),
+      oauthRedirect: new CallbridgeFunction(this, 'OAuthRedirect', {
+        entry: 'oauth-redirect',
+        environment: { KOMMO_TABLE: kommoTable.tableName },
+      }),
+      oauthDisabled: new CallbridgeFunction(this, 'OAuthDisabled', {
+        entry: 'oauth-disabled',
+        timeout: Duration.seconds(25),
+        environment: { ...kommoEnv, WS_CALLBACK_URL: wsStage.callbackUrl },
+      }),
+      webhookSettings: new CallbridgeFunction(this, 'WebhookSettings', {
+        entry: 'webhook-settings',
+        environment: accountsEnv,
+      }),
+    };
+    kommoFns.oauthRedirect.fn.addEnvironment('INSTALL_FUNCTION_NAME', kommoFns.kommoInstall.fn.functionName);
+    kommoFns.kommoInstall.fn.grantInvoke(kommoFns.oauthRedirect.fn);
+    kommoTable.grantReadWriteData(kommoFns.oauthRedirect.fn);
+    for (const fn of [kommoFns.kommoInstall, kommoFns.kommoMaintenance, kommoFns.oauthDisabled, fns.agents]) {
+      kommoTable.grantReadWriteData(fn.fn);
+      accounts.grantReadWriteData(fn.fn);
+      state.grantReadWriteData(fn.fn);
+    }
+    accounts.grantReadWriteData(kommoFns.webhookSettings.fn);
+    wsStage.grantManagementApiAccess(kommoFns.oauthDisabled.fn);
+    fns.agents.fn.addEnvironment('KOMMO_TABLE', kommoTable.tableName);
+    // Hourly: refresh before the 24 h expiry, sync settings, sweep lost exchanges, purge after 30 days.
+    // One run at a time keeps the whole deployment under Kommo's 7 requests/s per integration.
+    new Rule(this, 'KommoMaintenanceSchedule', {
+      schedule: Schedule.rate(Duration.hours(1)),
+      targets: [new LambdaFunction(kommoFns.kommoMaintenance.fn, { retryAttempts: 0 })],
+    });
+    new CfnOutput(this, 'KommoTableName', { value: kommoTable.tableName });
+    // ===== END Kommo integration =====
+
     // --- HTTP API ---
 
     const http = new HttpApi(this, 'Api', {
@@ -208,7 +267,8 @@ export class CallbridgeStack extends Stack {
     for (const route of HTTP_ROUTES) {
       let integration = integrations.get(route.handler);
       if (!integration) {
-        integration = new HttpLambdaIntegration(`${route.handler}Integration`, fns[route.handler].fn);
+        const target = { ...fns, ...kommoFns }[route.handler];
+        integration = new HttpLambdaIntegration(`${route.handler}Integration`, target.fn);
         integrations.set(route.handler, integration);
       }
       http.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
@@ -226,7 +286,7 @@ export class CallbridgeStack extends Stack {
         treatMissingData: TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       }).addAlarmAction(new SnsAction(alarmTopic));
-    for (const [name, fn] of Object.entries(fns)) {
+    for (const [name, fn] of Object.entries({ ...fns, ...kommoFns })) {
       alarm(`${name}Errors`, fn.fn.metricErrors({ period: Duration.minutes(5) }), `${name} function errors`);
       alarm(
         `${name}Throttles`,
@@ -258,7 +318,7 @@ export class CallbridgeStack extends Stack {
     new CfnOutput(this, 'Region', { value: this.region });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn });
 
-    this.acknowledgeFindings(ws, http, fns, state);
+    this.acknowledgeFindings(ws, http, { ...fns, ...kommoFns }, state);
   }
 
   private acknowledgeFindings(
@@ -289,6 +349,11 @@ export class CallbridgeStack extends Stack {
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${logicalId(ws)}>/${WS_STAGE}/*/@connections/*]`,
         reason:
           'stage.grantManagementApiAccess(): connection ids exist only at run time; scoped to this API and stage.',
+      });
+      Validations.of(policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(fns.kommoInstall?.fn ?? ws)}.Arn>:*]`,
+        reason:
+          'fn.grantInvoke() covers the function’s versions and aliases; scoped to the one install function.',
       });
     }
   }

@@ -8,23 +8,39 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
+import { DynamoInstallCodeStore } from '../../lambdas/adapters/dynamo-install-codes';
+import { DynamoInstallationStore } from '../../lambdas/adapters/dynamo-installations';
+import { cachedIntegration, DynamoIntegrationStore } from '../../lambdas/adapters/dynamo-integration';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
+import { makeDisableHookHandler, makeOAuthRedirectHandler } from '../../lambdas/handlers/oauth';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
 import { makeWebhookHandler } from '../../lambdas/handlers/webhook';
+import { makeWebhookSettingsHandler } from '../../lambdas/handlers/webhook-settings';
 import {
   makeAuthorizer,
   makeConnectHandler,
   makeDefaultHandler,
   makeDisconnectHandler,
 } from '../../lambdas/handlers/websocket';
-import { silentLogger } from '../../lambdas/logger';
+import type { RetryPolicy } from '../../lambdas/kommo/http';
+import { errorFields, silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
+import type { KommoDeps } from '../../lambdas/usecases/kommo-deps';
+import { disableInstallation } from '../../lambdas/usecases/kommo-disable';
+import { completeInstall, type InstallOutcome } from '../../lambdas/usecases/kommo-install';
+import { runMaintenance } from '../../lambdas/usecases/kommo-maintenance';
+import { kommoServices } from '../../lambdas/usecases/kommo-services';
+import { syncAccountSettings } from '../../lambdas/usecases/kommo-settings';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
 import { type GatewayOptions, LocalGateway } from './gateway';
 import { createTables } from './tables';
 
-export const LOCAL_TABLES = { state: 'callbridge-state', accounts: 'callbridge-accounts' } as const;
+export const LOCAL_TABLES = {
+  state: 'callbridge-state',
+  accounts: 'callbridge-accounts',
+  kommo: 'callbridge-kommo',
+} as const;
 
 /** Local SDK clients need some credentials to sign with; nothing checks them. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -48,6 +64,24 @@ export interface LocalStackOptions {
   accountCacheMs?: number;
   /** How long an abandoned webhook claim blocks a retry (30 s on AWS). */
   claimLeaseMs?: number;
+  /** The Kommo side: where Kommo's API is (KOMMO_API_ORIGIN, the emulator) and client tuning for tests. */
+  kommo?: {
+    apiOrigin?: string;
+    requestsPerSecond?: number;
+    timeoutMs?: number;
+    retry?: RetryPolicy;
+    maxRetryAfterMs?: number;
+    leaseMs?: number;
+    pollMs?: number;
+  };
+}
+
+export interface LocalKommo {
+  deps: KommoDeps;
+  integrations: DynamoIntegrationStore;
+  /** Resolves when every exchange the redirect URI started has finished. */
+  idle(): Promise<InstallOutcome[]>;
+  maintenance(): ReturnType<typeof runMaintenance>;
 }
 
 export interface LocalStack {
@@ -58,6 +92,7 @@ export interface LocalStack {
   dynamo: DynamoDBClient;
   state: DynamoStateStore;
   accounts: DynamoAccountStore;
+  kommo: LocalKommo;
   stop(): Promise<void>;
 }
 
@@ -115,7 +150,48 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const pushConcurrency = options.pushConcurrency ?? 32;
   const named = (name: string) => (logger === silentLogger ? logger : withService(logger, name));
 
-  const agents = makeAgentsHandler({ account, agents: state, clock, logger: named('agents') });
+  const integrations = new DynamoIntegrationStore(dynamo, LOCAL_TABLES.kommo);
+  const kommoDeps = kommoServices({
+    integration: cachedIntegration(integrations, () => clock.now(), 0),
+    codes: new DynamoInstallCodeStore(dynamo, LOCAL_TABLES.kommo),
+    installations: new DynamoInstallationStore(dynamo, LOCAL_TABLES.kommo),
+    accounts,
+    agents: state,
+    connections: state,
+    closer: pusher,
+    clock,
+    logger: named('kommo'),
+    ...options.kommo,
+  });
+  // On AWS the redirect function invokes the exchange function asynchronously; here, a background task.
+  const exchanges: Promise<InstallOutcome>[] = [];
+  const startExchange = async (id: string) => {
+    const run = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+      completeInstall(kommoDeps, id).catch((error: unknown) => {
+        kommoDeps.logger.error('kommo exchange failed', errorFields(error));
+        return { status: 'failed', reason: 'unexpected', final: false } as const;
+      }),
+    );
+    exchanges.push(run);
+  };
+  const kommo: LocalKommo = {
+    deps: kommoDeps,
+    integrations,
+    idle: async () => {
+      const done: InstallOutcome[] = [];
+      while (exchanges.length > 0) done.push(...(await Promise.all(exchanges.splice(0))));
+      return done;
+    },
+    maintenance: () => runMaintenance(kommoDeps),
+  };
+
+  const agents = makeAgentsHandler({
+    account,
+    agents: state,
+    syncFromKommo: (accountId, subdomain) => syncAccountSettings(kommoDeps, accountId, subdomain),
+    clock,
+    logger: named('agents'),
+  });
   gateway.attach({
     http: {
       webhook: makeWebhookHandler({
@@ -136,6 +212,25 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         webSocketUrl: gateway.webSocketUrl,
       }),
       agents,
+      oauthRedirect: makeOAuthRedirectHandler({
+        integration: kommoDeps.integration,
+        codes: kommoDeps.codes,
+        startExchange,
+        clock,
+        logger: named('oauth'),
+      }),
+      oauthDisabled: makeDisableHookHandler({
+        integration: kommoDeps.integration,
+        disable: (accountId) => disableInstallation(kommoDeps, accountId),
+        logger: named('oauth'),
+      }),
+      webhookSettings: makeWebhookSettingsHandler({
+        account,
+        accounts,
+        publicUrl: gateway.url,
+        clock,
+        logger: named('webhook-settings'),
+      }),
     },
     authorizer: makeAuthorizer({ tickets: state, clock, logger: named('authorizer') }),
     connect: makeConnectHandler({ connections: state, clock, logger: named('connect') }),
@@ -159,7 +254,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     dynamo,
     state,
     accounts,
+    kommo,
     async stop() {
+      await kommo.idle();
       await gateway.close();
       management.destroy();
       dynamo.destroy();

@@ -10,6 +10,9 @@ export interface AccountRecord {
   clientSecret: string;
   webhookSecrets: { secret: string; createdAt: number; expiresAt?: number }[];
   createdAt: number;
+  kommoAccountId?: number;
+  status?: 'active' | 'needs_reauth' | 'disabled';
+  disabledAt?: number;
 }
 
 /** How long the previous webhook secret keeps working after a rotation, so the phone system can be switched. */

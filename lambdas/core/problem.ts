@@ -19,7 +19,9 @@ export type ProblemCode =
   | 'conflict'
   | 'method_not_allowed'
   | 'internal_error'
-  | 'unavailable';
+  | 'unavailable'
+  | 'account_disabled'
+  | 'not_configured';
 
 export interface ProblemBody {
   type: string;
@@ -46,6 +48,8 @@ const titles: Record<ProblemCode, string> = {
   method_not_allowed: 'Method not allowed',
   internal_error: 'Internal error',
   unavailable: 'Temporarily unavailable',
+  account_disabled: 'Account disabled',
+  not_configured: 'Not configured',
 };
 
 export class HttpProblem extends Error {

@@ -6,11 +6,23 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiGatewayPusher } from '../adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../adapters/dynamo-accounts';
+import { DynamoInstallCodeStore } from '../adapters/dynamo-install-codes';
+import { DynamoInstallationStore } from '../adapters/dynamo-installations';
+import { cachedIntegration, DynamoIntegrationStore } from '../adapters/dynamo-integration';
 import { DynamoStateStore } from '../adapters/dynamo-state';
-import { readTuning, requireEnv } from '../config';
-import { systemClock } from '../ports';
+import { readKommoApiOrigin, readTuning, requireEnv } from '../config';
+import { jsonLogger } from '../logger';
+import { type SocketCloser, systemClock } from '../ports';
+import type { KommoDeps } from '../usecases/kommo-deps';
+import { kommoServices } from '../usecases/kommo-services';
 
-export type EnvName = 'STATE_TABLE' | 'ACCOUNTS_TABLE' | 'WS_CALLBACK_URL' | 'WS_URL';
+export type EnvName =
+  | 'STATE_TABLE'
+  | 'ACCOUNTS_TABLE'
+  | 'WS_CALLBACK_URL'
+  | 'WS_URL'
+  | 'KOMMO_TABLE'
+  | 'INSTALL_FUNCTION_NAME';
 
 /** Every variable a function needs, checked together so one error names all that are missing. */
 export const environment = <K extends EnvName>(keys: readonly K[]) => requireEnv(process.env, keys);
@@ -18,7 +30,7 @@ export const environment = <K extends EnvName>(keys: readonly K[]) => requireEnv
 export const tuning = readTuning(process.env);
 
 let dynamo: DynamoDBClient | undefined;
-const dynamoClient = () => {
+export const dynamoClient = () => {
   dynamo ??= new DynamoDBClient({});
   return dynamo;
 };
@@ -35,3 +47,36 @@ export const pusher = (callbackUrl: string) =>
     new ApiGatewayManagementApiClient({ endpoint: callbackUrl, maxAttempts: 4 }),
     tuning.pushTimeoutMs,
   );
+
+/** Functions without the management API grant must never try to close a socket. */
+const noSocketCloser: SocketCloser = {
+  close: async () => {
+    throw new Error('this function has no @connections access');
+  },
+};
+
+/**
+ * The Kommo side for one function: its stores in the Kommo table, the account and state stores, and one
+ * limiter/token service/API client per container. `callbackUrl` only where sockets are closed (disable hook).
+ */
+export const kommo = (
+  tables: { kommo: string; accounts: string; state: string },
+  service: string,
+  callbackUrl?: string,
+): KommoDeps => {
+  const state = stateStore(tables.state);
+  return kommoServices({
+    integration: cachedIntegration(new DynamoIntegrationStore(dynamoClient(), tables.kommo), () =>
+      Date.now(),
+    ),
+    codes: new DynamoInstallCodeStore(dynamoClient(), tables.kommo),
+    installations: new DynamoInstallationStore(dynamoClient(), tables.kommo),
+    accounts: new DynamoAccountStore(dynamoClient(), tables.accounts),
+    agents: state,
+    connections: state,
+    closer: callbackUrl ? pusher(callbackUrl) : noSocketCloser,
+    clock: systemClock,
+    logger: jsonLogger(service),
+    apiOrigin: readKommoApiOrigin(process.env),
+  });
+};

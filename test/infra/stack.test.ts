@@ -73,7 +73,7 @@ describe('CallbridgeStack', () => {
 
   it('runs every handler on arm64 Node.js 24 with source maps', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(fns)).toHaveLength(7);
+    expect(Object.keys(fns)).toHaveLength(12);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -86,15 +86,26 @@ describe('CallbridgeStack', () => {
     const readers = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('Accounts'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(readers.sort()).toEqual(['Agents', 'Tickets', 'Webhook']);
+    // The Kommo functions read the integration's secret key and tokens, under the same KMS key; the
+    // redirect function only writes codes, but those are secrets too.
+    expect(readers.sort()).toEqual([
+      'Agents',
+      'KommoInstall',
+      'KommoMaintenance',
+      'OAuthDisabled',
+      'OAuthRedirect',
+      'Tickets',
+      'Webhook',
+      'WebhookSettings',
+    ]);
   });
 
-  it('lets only the webhook and $default functions post to connections', () => {
+  it('lets only the webhook, $default and disable-hook functions manage connections', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const posters = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('execute-api:ManageConnections'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(posters.sort()).toEqual(['DefaultRoute', 'Webhook']);
+    expect(posters.sort()).toEqual(['DefaultRoute', 'OAuthDisabled', 'Webhook']);
   });
 
   it('logs access on both stages and retains function logs', () => {
@@ -117,13 +128,37 @@ describe('CallbridgeStack', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties.MetricName,
     );
-    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(7);
-    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(7);
+    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(12);
+    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(12);
     expect(alarms).toEqual(expect.arrayContaining(['5xx', 'IntegrationError', 'ExecutionError']));
   });
 
+  it('has the Kommo routes, an encrypted Kommo table and the hourly maintenance schedule', () => {
+    for (const key of [
+      'GET /oauth/kommo',
+      'GET /oauth/kommo/disabled',
+      'GET /settings/webhook',
+      'POST /settings/webhook',
+    ]) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key });
+    }
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
+      }),
+    });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    const invokers = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p).includes('lambda:InvokeFunction'))
+      .map(([id]) => id.replace(/Fn.*$/, ''));
+    expect(invokers).toEqual(['OAuthRedirect']);
+  });
+
   it('outputs what the CLI and the widget build read', () => {
-    for (const name of ['WebSocketUrl', 'HttpApiUrl', 'TableName', 'AccountsTableName'])
+    for (const name of ['WebSocketUrl', 'HttpApiUrl', 'TableName', 'AccountsTableName', 'KommoTableName'])
       template.hasOutput(name, {});
   });
 
