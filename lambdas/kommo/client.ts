@@ -144,20 +144,22 @@ export class KommoClient {
             retryAfterSeconds: Math.ceil(limiter.pausedFor() / 1000),
           });
         }
-        await limiter.acquire();
-        const started = this.now();
+        let started = this.now();
         let res: RawResponse;
         try {
-          res = await sendOnce(
-            this.fetchFn,
-            url.toString(),
-            {
-              method,
-              headers,
-              ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
-            },
-            this.options.timeoutMs ?? 8000,
-          );
+          res = await limiter.run(() => {
+            started = this.now();
+            return sendOnce(
+              this.fetchFn,
+              url.toString(),
+              {
+                method,
+                headers,
+                ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+              },
+              this.options.timeoutMs ?? 8000,
+            );
+          });
         } catch (error) {
           logger.warn('kommo request failed', {
             accountId,

@@ -61,8 +61,7 @@ export const httpTokenEndpoint = (options: HttpTokenEndpointOptions = {}): Token
               retryAfterSeconds: Math.ceil(limiter.pausedFor() / 1000),
             });
           }
-          await limiter?.acquire();
-          const requestedAt = now();
+          let requestedAt = now();
           const body = {
             client_id: integration.clientId,
             client_secret: integration.clientSecret,
@@ -71,16 +70,20 @@ export const httpTokenEndpoint = (options: HttpTokenEndpointOptions = {}): Token
               ? { grant_type: 'authorization_code', code: grant.code }
               : { grant_type: 'refresh_token', refresh_token: grant.refreshToken }),
           };
-          const res = await sendOnce(
-            fetchFn,
-            `${origin}/oauth2/access_token`,
-            {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', accept: 'application/json' },
-              body: JSON.stringify(body),
-            },
-            options.timeoutMs ?? 8000,
-          );
+          const send = () => {
+            requestedAt = now();
+            return sendOnce(
+              fetchFn,
+              `${origin}/oauth2/access_token`,
+              {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', accept: 'application/json' },
+                body: JSON.stringify(body),
+              },
+              options.timeoutMs ?? 8000,
+            );
+          };
+          const res = limiter ? await limiter.run(send) : await send();
           if (res.status === 429) limiter?.pause(now() + retryAfterSeconds(res) * 1000);
           if (res.status < 200 || res.status >= 300) {
             const error = errorFromResponse(res, `token ${grant.kind}`);
