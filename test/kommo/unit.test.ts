@@ -3,7 +3,7 @@
  * redirect's validation, settings mapping, and the API client's retries and limiter under a fake clock.
  */
 import { createHmac } from 'node:crypto';
-import FakeTimers, { type InstalledClock } from '@sinonjs/fake-timers';
+import { type Clock as FakeClock, install } from '@sinonjs/fake-timers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AccessTokens, KommoClient } from '../../lambdas/kommo/client';
 import { disableSignature, verifyDisableSignature } from '../../lambdas/kommo/disable-signature';
@@ -208,13 +208,13 @@ const recordingLogger = () => {
 const reply = (status: number, body?: unknown, headers: Record<string, string> = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), { status, headers });
 
-let clock: InstalledClock | undefined;
+let clock: FakeClock | undefined;
 afterEach(() => {
   clock?.uninstall();
   clock = undefined;
 });
 const fakeClock = () => {
-  clock = FakeTimers.install({
+  clock = install({
     now: 1_000_000,
     toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'],
   });
