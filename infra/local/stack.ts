@@ -23,7 +23,7 @@ import {
   makeDefaultHandler,
   makeDisconnectHandler,
 } from '../../lambdas/handlers/websocket';
-import type { RetryPolicy } from '../../lambdas/kommo/http';
+import type { FetchLike, RetryPolicy } from '../../lambdas/kommo/http';
 import { errorFields, silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
 import type { KommoDeps } from '../../lambdas/usecases/kommo-deps';
@@ -67,6 +67,7 @@ export interface LocalStackOptions {
   /** The Kommo side: where Kommo's API is (KOMMO_API_ORIGIN, the emulator) and client tuning for tests. */
   kommo?: {
     apiOrigin?: string;
+    fetch?: FetchLike;
     requestsPerSecond?: number;
     timeoutMs?: number;
     retry?: RetryPolicy;

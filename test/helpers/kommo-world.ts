@@ -32,6 +32,8 @@ export interface WorldOptions {
   stack?: LocalStackOptions;
   accounts?: EmulatedAccount[];
   rateLimit?: ConstructorParameters<typeof KommoEmulator>[0]['rateLimit'];
+  /** Server-to-server fetch; tests under happy-dom pass nodeFetch. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 export const startKommoWorld = async (options: WorldOptions = {}) => {
@@ -47,6 +49,7 @@ export const startKommoWorld = async (options: WorldOptions = {}) => {
     },
     now,
     rateLimit: options.rateLimit,
+    fetch: options.fetch,
   });
   await kommo.listen();
   const stack = await startLocalStack({
@@ -55,6 +58,7 @@ export const startKommoWorld = async (options: WorldOptions = {}) => {
     ...options.stack,
     kommo: {
       apiOrigin: kommo.url,
+      fetch: options.fetch,
       retry: { retries: 3, minDelayMs: 20, maxDelayMs: 100 },
       pollMs: 20,
       ...options.stack?.kommo,

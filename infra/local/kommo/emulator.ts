@@ -38,6 +38,8 @@ export interface KommoEmulatorOptions {
   rateLimit?: Partial<RateLimitOptions>;
   /** Kommo gives its install webhook 3 s (§1.2). */
   webhookTimeoutMs?: number;
+  /** How the emulator calls the Redirect URI and the disable hook (tests under happy-dom pass node's). */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 type Json = Record<string, unknown>;
@@ -201,7 +203,8 @@ export class KommoEmulator {
   private async hook(url: string): Promise<number | 'timeout' | 'error'> {
     const signal = AbortSignal.timeout(this.options.webhookTimeoutMs ?? 3000);
     try {
-      const res = await fetch(url, { headers: { 'user-agent': 'amoService-oAuth-Code-Sender/1.0' }, signal });
+      const send = this.options.fetch ?? ((u: string, init: RequestInit) => fetch(u, init));
+      const res = await send(url, { headers: { 'user-agent': 'amoService-oAuth-Code-Sender/1.0' }, signal });
       await res.arrayBuffer().catch(() => undefined);
       return res.status;
     } catch {
