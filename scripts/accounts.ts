@@ -160,9 +160,14 @@ export const runAccounts = async (
             throw new UsageError('--long-lived-token: the token has no account_id or exp claim');
           }
           if (claims.exp * 1000 <= now) throw new UsageError('--long-lived-token: the token has expired');
+          const installations = new DynamoInstallationStore(target.dynamo, kommoTable());
+          const taken = await installations.getInstallation(accountId);
+          if (taken && taken.subdomain !== account.subdomain && taken.status !== 'disabled') {
+            throw new UsageError(`Kommo account ${accountId} is installed already as "${taken.subdomain}"`);
+          }
           account.kommoAccountId = accountId;
           account.status = 'active';
-          await new DynamoInstallationStore(target.dynamo, kommoTable()).saveInstallation({
+          await installations.saveInstallation({
             accountId,
             subdomain: account.subdomain,
             baseDomain: `${account.subdomain}.${account.domain}`,

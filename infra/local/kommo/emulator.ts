@@ -9,6 +9,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
 import { consentPage } from './consent';
 import {
   type AccessGrant,
@@ -146,6 +147,37 @@ export class KommoEmulator {
     };
     this.codes.set(code.code, code);
     return code;
+  }
+
+  /**
+   * A private integration's long-lived token (kommo-server.md §1.8): a JWT with account_id and exp, no
+   * refresh token, admin rights. Signed here with a throwaway key (Kommo uses RS256; nobody verifies it).
+   */
+  async issueLongLivedToken(accountId: number, lifetimeMs: number): Promise<string> {
+    const account = this.account(accountId);
+    const admin = account.users.find((u) => u.isAdmin)?.id ?? 0;
+    const issued = this.now();
+    const jwt = await new SignJWT({
+      account_id: accountId,
+      api_domain: 'api-c.kommo.com',
+      scopes: ['crm', 'notifications'],
+    })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setAudience(this.integration.clientId)
+      .setSubject(String(admin))
+      .setIssuedAt(Math.floor(issued / 1000))
+      .setExpirationTime(Math.floor((issued + lifetimeMs) / 1000))
+      .setJti(randomBytes(8).toString('hex'))
+      .sign(randomBytes(32));
+    this.access.set(jwt, {
+      token: jwt,
+      accountId,
+      userId: admin,
+      expiresAt: issued + lifetimeMs,
+      revoked: false,
+      scopes: ['crm', 'notifications'],
+    });
+    return jwt;
   }
 
   /**
