@@ -220,8 +220,15 @@ export const runAccounts = async (
       }
       case 'remove': {
         const subdomain = need('subdomain').toLowerCase();
-        if (!(await store.removeAccount(subdomain)))
+        const existing = await store.getAccount(subdomain);
+        if (!existing || !(await store.removeAccount(subdomain)))
           throw new UsageError(`no account "${subdomain}" in the ${target.describe}`);
+        // Its Kommo tokens go with it: nothing may call Kommo for an account that no longer exists here.
+        if (existing.kommoAccountId !== undefined && target.kommoTable) {
+          await new DynamoInstallationStore(target.dynamo, target.kommoTable).removeInstallation(
+            existing.kommoAccountId,
+          );
+        }
         print(`removed ${subdomain} from the ${target.describe}`);
         return;
       }

@@ -185,7 +185,8 @@ export class CallbridgeStack extends Stack {
     const kommoFns = {
       kommoInstall: new CallbridgeFunction(this, 'KommoInstall', {
         entry: 'kommo-install',
-        timeout: Duration.seconds(60),
+        // Exchange, account and settings, each with retries; the code's lease (60 s) lets a rerun take over.
+        timeout: Duration.minutes(2),
         environment: kommoEnv,
       }),
       kommoMaintenance: new CallbridgeFunction(this, 'KommoMaintenance', {

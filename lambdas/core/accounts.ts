@@ -92,6 +92,9 @@ export const describeAccount = (account: AccountRecord, nowMs: number) => ({
   subdomain: account.subdomain,
   domain: account.domain,
   integrationId: account.integrationId,
+  ...(account.kommoAccountId !== undefined
+    ? { kommoAccountId: account.kommoAccountId, status: account.status ?? 'active' }
+    : {}),
   createdAt: new Date(account.createdAt).toISOString(),
   webhookSecrets: account.webhookSecrets.map((s) => ({
     hint: `${s.secret.slice(0, 10)}…`,

@@ -14,7 +14,7 @@ import { readKommoApiOrigin, readTuning, requireEnv } from '../config';
 import { jsonLogger } from '../logger';
 import { type SocketCloser, systemClock } from '../ports';
 import type { KommoDeps } from '../usecases/kommo-deps';
-import { kommoServices } from '../usecases/kommo-services';
+import { type KommoWiring, kommoServices } from '../usecases/kommo-services';
 
 export type EnvName =
   | 'STATE_TABLE'
@@ -63,6 +63,8 @@ export const kommo = (
   tables: { kommo: string; accounts: string; state: string },
   service: string,
   callbackUrl?: string,
+  /** Request-path functions bound their Kommo time tighter than background ones. */
+  tuning: Pick<KommoWiring, 'timeoutMs' | 'retry' | 'maxRetryAfterMs'> = {},
 ): KommoDeps => {
   const state = stateStore(tables.state);
   return kommoServices({
@@ -78,5 +80,6 @@ export const kommo = (
     clock: systemClock,
     logger: jsonLogger(service),
     apiOrigin: readKommoApiOrigin(process.env),
+    ...tuning,
   });
 };

@@ -178,3 +178,14 @@ describe('accounts add --long-lived-token', () => {
     expect(await world.stack.accounts.getAccount('x2')).toBeUndefined();
   });
 });
+
+describe('accounts list and remove', () => {
+  it('lists installed accounts with their Kommo id and status; remove takes the tokens with it', async () => {
+    const listed = await run('list');
+    expect(listed).toContain('"kommoAccountId":30002');
+    expect(listed).not.toContain(CLIENT_SECRET);
+    await run('remove', '--subdomain', 'private-acme');
+    expect(await world.stack.accounts.getAccount('private-acme')).toBeUndefined();
+    expect(await world.stack.kommo.deps.installations.getInstallation(30_002)).toBeUndefined();
+  });
+});
