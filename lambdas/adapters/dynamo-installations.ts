@@ -72,19 +72,19 @@ export class DynamoInstallationStore implements InstallationStore {
     }
   }
 
-  async completeRefresh(accountId: number, owner: string, tokens: TokenSet, nowMs: number): Promise<boolean> {
+  async completeRefresh(accountId: number, used: string, tokens: TokenSet, nowMs: number): Promise<boolean> {
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(accountId),
           UpdateExpression: 'SET tokens = :tokens, updatedAt = :now REMOVE leaseOwner, leaseUntil',
-          ConditionExpression: 'leaseOwner = :owner AND #status = :active',
+          ConditionExpression: 'tokens.refreshToken = :used AND #status = :active',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':tokens': tokens,
             ':now': nowMs,
-            ':owner': owner,
+            ':used': used,
             ':active': 'active',
           },
         }),
@@ -112,27 +112,37 @@ export class DynamoInstallationStore implements InstallationStore {
       });
   }
 
-  async markNeedsReauth(accountId: number, reason: string, nowMs: number): Promise<void> {
-    await this.db
-      .send(
+  async markNeedsReauth(
+    accountId: number,
+    reason: string,
+    nowMs: number,
+    refreshToken?: string,
+  ): Promise<boolean> {
+    try {
+      await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(accountId),
           UpdateExpression:
             'SET #status = :status, reason = :reason, updatedAt = :now REMOVE leaseOwner, leaseUntil',
-          ConditionExpression: '#status = :active',
+          ConditionExpression: refreshToken
+            ? '#status = :active AND tokens.refreshToken = :refresh'
+            : '#status = :active',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':status': 'needs_reauth',
             ':reason': reason,
             ':now': nowMs,
             ':active': 'active',
+            ...(refreshToken ? { ':refresh': refreshToken } : {}),
           },
         }),
-      )
-      .catch((error: unknown) => {
-        if (!isConditionFailure(error)) throw error;
-      });
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async disable(accountId: number, nowMs: number, purgeAfter: number): Promise<Installation | undefined> {

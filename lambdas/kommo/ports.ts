@@ -91,10 +91,19 @@ export interface InstallationStore {
     nowMs: number,
     leaseMs: number,
   ): Promise<boolean>;
-  /** Store refreshed tokens if `owner` still holds the lease, and free it; false when the lease was lost. */
-  completeRefresh(accountId: number, owner: string, tokens: TokenSet, nowMs: number): Promise<boolean>;
+  /**
+   * Store refreshed tokens if the stored refresh token is still the one `used` for them (nobody stored a
+   * rotation meanwhile), and free the lease; false when another writer got there first. Conditioning on the
+   * token rather than on the lease's owner means the first writer to finish wins even after its lease ran
+   * out, so a Kommo slower than the lease cannot livelock the writers.
+   */
+  completeRefresh(accountId: number, used: string, tokens: TokenSet, nowMs: number): Promise<boolean>;
   releaseLease(accountId: number, owner: string): Promise<void>;
-  markNeedsReauth(accountId: number, reason: string, nowMs: number): Promise<void>;
+  /**
+   * Flag an active installation; with `refreshToken`, only while that is still the stored one (a writer that
+   * rotated it meanwhile proves the installation alive). False when nothing was flagged.
+   */
+  markNeedsReauth(accountId: number, reason: string, nowMs: number, refreshToken?: string): Promise<boolean>;
   /** Turn the installation off: tokens deleted, status disabled, data kept until `purgeAfter`. */
   disable(accountId: number, nowMs: number, purgeAfter: number): Promise<Installation | undefined>;
   markSettingsSynced(accountId: number, nowMs: number): Promise<void>;

@@ -19,8 +19,11 @@ export const SCHEDULED_MARGIN_MS = 3 * 3600_000;
  * tokens were ever long-lived, e.g. Kommo changing `expires_in`.)
  */
 export const IDLE_REFRESH_MS = 30 * 86_400_000;
-/** One refresher at a time per account: a lease longer than one token call with its retries. */
-export const REFRESH_LEASE_MS = 30_000;
+/**
+ * One refresher at a time per account: a lease longer than one token call with its retries (4 attempts of
+ * at most 8 s plus backoff, about 34 s). A holder that overruns it is handled: its late result is not stored.
+ */
+export const REFRESH_LEASE_MS = 45_000;
 
 export interface TokenSet {
   accessToken: string;

@@ -108,7 +108,11 @@ export class TokenService {
     } catch (error) {
       await this.deps.installations.releaseLease(accountId, this.owner);
       if (error instanceof KommoError && error.code === 'revoked') {
-        await this.needsReauth(installation, 'Kommo revoked the integration’s access');
+        // Our lease may have run out while Kommo was slow, and another writer rotated the token: then
+        // "revoked" only means we lost the race, not that the installation is gone.
+        const now = await this.deps.installations.getInstallation(accountId);
+        if (now?.tokens?.refreshToken !== tokens.refreshToken) return undefined;
+        await this.needsReauth(installation, 'Kommo revoked the integration’s access', tokens.refreshToken);
       }
       this.deps.logger.warn('kommo token refresh failed', {
         accountId,
@@ -119,13 +123,13 @@ export class TokenService {
     }
     const stored = await this.deps.installations.completeRefresh(
       accountId,
-      this.owner,
+      tokens.refreshToken,
       fresh,
       this.deps.now(),
     );
     // The lease ran out under us and someone else refreshed: our pair is valid but theirs is the one kept.
     if (!stored) {
-      this.deps.logger.warn('kommo token refresh lost its lease', { accountId });
+      this.deps.logger.warn('kommo token refresh lost the race', { accountId });
       return undefined;
     }
     this.deps.logger.info('kommo tokens refreshed', { accountId, reason });
@@ -138,8 +142,13 @@ export class TokenService {
     if (installation) await this.needsReauth(installation, 'Kommo refuses the integration’s access token');
   }
 
-  private async needsReauth(installation: Installation, reason: string) {
-    await this.deps.installations.markNeedsReauth(installation.accountId, reason, this.deps.now());
-    await this.deps.onNeedsReauth(installation, reason);
+  private async needsReauth(installation: Installation, reason: string, refreshToken?: string) {
+    const marked = await this.deps.installations.markNeedsReauth(
+      installation.accountId,
+      reason,
+      this.deps.now(),
+      refreshToken,
+    );
+    if (marked) await this.deps.onNeedsReauth(installation, reason);
   }
 }
