@@ -1,6 +1,7 @@
 /**
  * The hourly job: exchange codes whose exchange was lost, refresh tokens before they expire (and idle ones
- * at least monthly), re-read every account's widget settings, and remove accounts disabled over 30 days ago.
+ * at least monthly), re-read each account's widget settings every 6 hours, and remove accounts disabled over
+ * 30 days ago.
  * One account's failure never stops the others.
  */
 import { KommoError } from '../kommo/errors';
@@ -9,6 +10,12 @@ import { refreshNeededOnSchedule } from '../kommo/tokens-policy';
 import type { KommoDeps } from './kommo-deps';
 import { completeInstall } from './kommo-install';
 import { syncAgentSettings } from './kommo-settings';
+
+/**
+ * Settings are re-read on a schedule only every 6 hours: an admin's save re-reads at once anyway, and Kommo
+ * restricts IPs that request the same data over and over (kommo-server.md §8.1).
+ */
+export const SETTINGS_SYNC_EVERY_MS = 6 * 3600_000;
 
 /** A code younger than this is probably being exchanged right now by the function the redirect invoked. */
 export const SWEEP_CODES_AFTER_MS = 30_000;
@@ -75,6 +82,8 @@ const maintainOne = async (deps: KommoDeps, installation: Installation, summary:
     return;
   }
   if (need !== 'none' && (await deps.tokens.refresh(installation, `scheduled:${need}`))) summary.refreshed++;
-  await syncAgentSettings(deps, installation);
-  summary.synced++;
+  if (now - (installation.settingsSyncedAt ?? 0) >= SETTINGS_SYNC_EVERY_MS) {
+    await syncAgentSettings(deps, installation);
+    summary.synced++;
+  }
 };

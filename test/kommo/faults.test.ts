@@ -147,6 +147,18 @@ describe('token endpoint faults', () => {
     expect(w.kommo.tokenGrants.refresh_token).toBe(0);
   });
 
+  it('the scheduled job re-reads settings every 6 hours, not every hour (Kommo restricts repeated reads)', async () => {
+    const w = await start();
+    await w.install();
+    w.kommo.setWidgetSettings(30_001, { phones: { '202': '777' } });
+    w.time.offsetMs = 3600_000;
+    expect((await w.stack.kommo.maintenance()).synced).toBe(0);
+    expect(await w.stack.state.getAgentMap('acme')).toEqual({ '201': '101', '202': '102' });
+    w.time.offsetMs = 6 * 3600_000;
+    expect((await w.stack.kommo.maintenance()).synced).toBe(1);
+    expect(await w.stack.state.getAgentMap('acme')).toEqual({ '202': '777' });
+  });
+
   it('the scheduled job refreshes before the 24 h expiry, so requests never refresh inline', async () => {
     const w = await start();
     await w.install();
