@@ -157,6 +157,14 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
           },
           Date.now(),
         );
+  if (emulator && account.kommoAccountId !== undefined) {
+    // The emulator keeps its grants in memory: after a restart it knows none of the stored tokens, so the
+    // installation is forgotten too (install again from the demo page); the account and its secret stay.
+    await stack.kommo.deps.installations.removeInstallation(account.kommoAccountId);
+    delete account.kommoAccountId;
+    delete account.status;
+    delete account.disabledAt;
+  }
   if (options.webhookSecret && account.webhookSecrets[0]?.secret !== options.webhookSecret) {
     account.webhookSecrets = [{ secret: options.webhookSecret, createdAt: Date.now() }];
   }
