@@ -60,6 +60,8 @@ export class HttpProblem extends Error {
     readonly detail: string,
     readonly errors?: FieldIssue[],
     readonly headers: Record<string, string> = {},
+    /** Extra members of the problem body (RFC 9457 allows them); additive only. */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(detail);
   }
@@ -72,6 +74,7 @@ export class HttpProblem extends Error {
       detail: this.detail,
       code: this.code,
       ...(this.errors ? { errors: this.errors } : {}),
+      ...this.extra,
     };
   }
 }

@@ -82,7 +82,7 @@ export const makeAgentsHandler = (deps: AgentsDeps): HttpHandler =>
         throw new HttpProblem(
           503,
           'unavailable',
-          'Kommo could not be read just now; the settings are synced again within the hour',
+          'Kommo could not be read just now; save again, or wait for the next sync (every 6 hours)',
         );
       }
       deps.logger.info('agent map synced from kommo', {

@@ -25,10 +25,15 @@ export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
     const identity = await verifyKommoToken(header(event, 'x-auth-token'), deps.account, now);
     const status = (await deps.account(identity.subdomain))?.status;
     if (status === 'disabled') {
+      // Kommo also calls the disable hook when only access is revoked and the widget stays loaded: its
+      // admins are told, once, what to do.
       throw new HttpProblem(
         410,
         'account_disabled',
         'Callbridge is disabled for this Kommo account; install it again',
+        undefined,
+        {},
+        identity.isAdmin ? { notice: reauthorizationNotice() } : undefined,
       );
     }
     const issued = issueTicket(identity, now);

@@ -95,7 +95,8 @@ describe('widget with a Kommo installation', () => {
 
   it('tells admins once that Callbridge needs re-authorization, across reconnects; agents not at all', async () => {
     world.kommo.revokeAccount(30_001);
-    await world.stack.kommo.maintenance();
+    // The next call to Kommo finds out (a save, the scheduled refresh or settings read).
+    await world.stack.kommo.deps.client.get(30_001, '/api/v4/account').catch(() => undefined);
     expect(await world.stack.accounts.getAccount('acme')).toMatchObject({ status: 'needs_reauth' });
 
     const admin = mount(201, true);
@@ -119,4 +120,31 @@ describe('widget with a Kommo installation', () => {
     admin.widget.callbacks.destroy?.();
     agent.widget.callbacks.destroy?.();
   }, 30_000);
+
+  it('when Kommo turns Callbridge off while the widget stays loaded, admins are told once; agents not', async () => {
+    await world.install();
+    expect(await world.kommo.disableIntegration(30_001)).toBe(200);
+    // Tabs of one agent share error claims for 5 minutes; this is a new page, not another tab.
+    window.localStorage.clear();
+    const admin = mount(201, true);
+    const agent = mount(202, false);
+    admin.widget.callbacks.init?.();
+    agent.widget.callbacks.init?.();
+    await vi.waitFor(() => expect(admin.kommo.recorded.errors).toHaveLength(1), { timeout: 10_000 });
+    expect(admin.kommo.recorded.errors[0]?.text).toContain('install it again');
+    // The widgets keep trying quietly (a re-installation brings them back without a reload).
+    await vi.waitFor(
+      () =>
+        expect(
+          admin.kommo.recorded.ajax.filter((a) => a.url.endsWith('/tickets')).length,
+        ).toBeGreaterThanOrEqual(2),
+      { timeout: 15_000 },
+    );
+    expect(admin.kommo.recorded.errors).toHaveLength(1);
+    expect(agent.kommo.recorded.errors).toHaveLength(0);
+    await world.install();
+    await vi.waitFor(async () => expect(await socketsOf(202)).toBe(1), { timeout: 20_000 });
+    admin.widget.callbacks.destroy?.();
+    agent.widget.callbacks.destroy?.();
+  }, 60_000);
 });

@@ -287,6 +287,14 @@ export class CallbridgeRuntime {
         this.reportError('token');
         throw new TicketRefusedError(`the backend refused the Kommo token (HTTP ${status})`);
       }
+      if (status === 410) {
+        // Turned off in Kommo: admins are told once to install again; an agent's widget waits quietly
+        // (the socket keeps retrying with backoff, so a re-installation brings it back without a reload).
+        const notice = (error as { responseJSON?: { notice?: { code?: unknown } } }).responseJSON?.notice;
+        if (notice?.code === 'needs_reauthorization') this.reportError('reauth');
+        this.outageReported = true;
+        throw new TicketRefusedError('Callbridge is disabled for this Kommo account (HTTP 410)');
+      }
       throw error;
     }
     const { url, seq, isAdmin, notice } = (response ?? {}) as {
