@@ -11,7 +11,12 @@ const deps = kommo(
   { kommo: env.KOMMO_TABLE, accounts: env.ACCOUNTS_TABLE, state: env.STATE_TABLE },
   'agents',
   undefined,
-  { timeoutMs: 2500, retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 }, maxRetryAfterMs: 2000 },
+  {
+    timeoutMs: 2500,
+    retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0 },
+    maxRetryAfterMs: 2000,
+    waitMs: 3000,
+  },
 );
 
 export const handler = makeAgentsHandler({

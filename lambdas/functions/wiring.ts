@@ -64,7 +64,7 @@ export const kommo = (
   service: string,
   callbackUrl?: string,
   /** Request-path functions bound their Kommo time tighter than background ones. */
-  tuning: Pick<KommoWiring, 'timeoutMs' | 'retry' | 'maxRetryAfterMs'> = {},
+  tuning: Pick<KommoWiring, 'timeoutMs' | 'retry' | 'maxRetryAfterMs' | 'waitMs'> = {},
 ): KommoDeps => {
   const state = stateStore(tables.state);
   return kommoServices({

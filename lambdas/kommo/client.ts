@@ -41,6 +41,12 @@ export interface KommoRequest {
   body?: unknown;
   /** X-Context-User-ID: act with this Kommo user's rights (kommo-server.md §7.3). */
   contextUserId?: number;
+  /**
+   * Whether a 5xx or a timeout may be retried. Defaults to GET only: Kommo does not deduplicate calls
+   * (kommo-server.md §2.3), so a POST whose answer was lost may have been applied; its caller decides.
+   * A 429 is always retried: Kommo refused it unprocessed.
+   */
+  idempotent?: boolean;
 }
 
 export interface KommoResponse<T> {
@@ -191,7 +197,9 @@ export class KommoClient {
       },
       this.options.retry ?? DEFAULT_RETRY,
       // A 429 is retried once its pause is over (the limiter holds the next attempt); longer pauses fail.
-      (error) => error.retryable || (error.code === 'rate_limited' && limiter.pausedFor() <= maxRetryAfterMs),
+      (error) =>
+        ((request.idempotent ?? method === 'GET') && error.retryable) ||
+        (error.code === 'rate_limited' && limiter.pausedFor() <= maxRetryAfterMs),
     );
   }
 }

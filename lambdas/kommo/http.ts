@@ -92,14 +92,14 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, minDelayMs: 250, maxDelayMs: 4000 };
 
 /**
- * Retry transient failures (5xx, timeouts, network) with exponential backoff and full jitter (p-retry's
- * `randomize`); everything else fails at once. `beforeRetry` may wait longer (a 429's retry_after) or throw to stop.
+ * Retry transient failures (5xx, timeouts, network) with exponential backoff and jitter (p-retry's
+ * `randomize`: each delay times a random 1-2, so callers that failed together do not retry together);
+ * everything else fails at once. A 429's retry_after is honoured by the limiter, which holds the next attempt.
  */
 export const withRetries = <T>(
   attempt: (attemptNumber: number) => Promise<T>,
   policy: RetryPolicy,
   retryable: (error: KommoError) => boolean = (error) => error.retryable,
-  beforeRetry?: (error: KommoError) => Promise<void>,
 ): Promise<T> =>
   pRetry(attempt, {
     retries: policy.retries,
@@ -108,7 +108,4 @@ export const withRetries = <T>(
     factor: 2,
     randomize: true,
     shouldRetry: ({ error }) => error instanceof KommoError && retryable(error),
-    onFailedAttempt: async ({ error, retriesLeft }) => {
-      if (retriesLeft > 0 && error instanceof KommoError && retryable(error)) await beforeRetry?.(error);
-    },
   });

@@ -30,6 +30,8 @@ export interface TokenServiceDeps {
   leaseMs?: number;
   /** How often a waiting caller looks for the lease holder's new tokens. */
   pollMs?: number;
+  /** How long a caller waits for another writer's refresh; request paths wait less than the lease. */
+  waitMs?: number;
   owner?: string;
 }
 
@@ -48,7 +50,7 @@ export class TokenService {
    * @throws KommoError not_installed | revoked | timeout | …
    */
   async accessToken(accountId: number, rejected?: string): Promise<AccessToken> {
-    const deadline = this.deps.now() + this.leaseMs + 5_000;
+    const deadline = this.deps.now() + (this.deps.waitMs ?? this.leaseMs + 5_000);
     for (;;) {
       const installation = await this.deps.installations.getInstallation(accountId);
       if (installation?.status !== 'active' || !installation.tokens) {

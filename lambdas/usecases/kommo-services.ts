@@ -20,6 +20,7 @@ export interface KommoWiring extends Omit<KommoDeps, 'endpoint' | 'tokens' | 'cl
   maxRetryAfterMs?: number;
   leaseMs?: number;
   pollMs?: number;
+  waitMs?: number;
 }
 
 export const originResolver =
@@ -50,6 +51,7 @@ export const kommoServices = (wiring: KommoWiring): KommoDeps => {
     logger: wiring.logger,
     leaseMs: wiring.leaseMs,
     pollMs: wiring.pollMs,
+    waitMs: wiring.waitMs,
   });
   const client = new KommoClient({
     tokens,

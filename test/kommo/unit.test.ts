@@ -313,6 +313,36 @@ describe('API client', () => {
     expect((at[1] ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(3000);
   });
 
+  it('does not retry a POST after a 5xx (Kommo does not deduplicate writes), unless told it is idempotent', async () => {
+    const c = fakeClock();
+    let calls = 0;
+    const client = make(async () => {
+      calls++;
+      return reply(503, { title: 'Service Unavailable', status: 503 });
+    });
+    const once = client.post(1, '/api/v4/calls', [{}]).catch((e: unknown) => e);
+    await c.runAllAsync();
+    expect(await once).toMatchObject({ code: 'server_error' });
+    expect(calls).toBe(1);
+    const retried = client.post(1, '/api/v4/calls', [{}], { idempotent: true }).catch((e: unknown) => e);
+    await c.runAllAsync();
+    await retried;
+    expect(calls).toBe(1 + 4);
+  });
+
+  it('retries a POST refused with 429: Kommo did not process it', async () => {
+    const c = fakeClock();
+    let calls = 0;
+    const client = make(async () => {
+      calls++;
+      return calls === 1 ? reply(429, { status: 429, retry_after: 1 }) : reply(200, { ok: true });
+    });
+    const result = client.post(1, '/api/v4/tasks', [{}]);
+    await c.runAllAsync();
+    await expect(result).resolves.toEqual({ status: 200, body: { ok: true } });
+    expect(calls).toBe(2);
+  });
+
   it('does not retry a client error; keeps Kommo’s validation errors', async () => {
     let calls = 0;
     const client = make(async () => {
