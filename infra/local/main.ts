@@ -288,7 +288,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     const config = readLocalConfig(process.env, process.argv.slice(2));
     const { stack } = await startLocal(config);
+    // What EventBridge does on AWS: the Kommo maintenance job, hourly (token refresh, settings, sweeps).
+    const maintenance = setInterval(() => {
+      stack.kommo.maintenance().catch((error: unknown) => console.error('kommo maintenance failed', error));
+    }, 3600_000);
     const stop = async () => {
+      clearInterval(maintenance);
       await stack.stop();
       process.exit(0);
     };
