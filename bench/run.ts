@@ -19,6 +19,7 @@ import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
 import { closeAgents, startBenchStack } from './harness';
+import { kommoBench } from './kommo';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -426,6 +427,7 @@ const sections: Record<string, () => Promise<void>> = {
   throughput,
   'cold-start': coldStart,
   widget,
+  kommo: () => kommoBench(record, scale),
 };
 
 const machine = {
