@@ -220,7 +220,8 @@ export class CallbridgeStack extends Stack {
     wsStage.grantManagementApiAccess(kommoFns.oauthDisabled.fn);
     fns.agents.fn.addEnvironment('KOMMO_TABLE', kommoTable.tableName);
     // Hourly: refresh before the 24 h expiry, sync settings, sweep lost exchanges, purge after 30 days.
-    // One run at a time keeps the whole deployment under Kommo's 7 requests/s per integration.
+    // A run ends within 10 minutes, so runs never overlap: the bulk of the Kommo traffic is one container's,
+    // under its limiter (6/s). Install and admin saves add a few requests each.
     new Rule(this, 'KommoMaintenanceSchedule', {
       schedule: Schedule.rate(Duration.hours(1)),
       targets: [new LambdaFunction(kommoFns.kommoMaintenance.fn, { retryAttempts: 0 })],
