@@ -35,6 +35,7 @@ import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -208,6 +209,12 @@ export class CallbridgeStack extends Stack {
         environment: accountsEnv,
       }),
     };
+    // One container each for the two functions that call Kommo in bulk: a flood of forged codes at the public
+    // Redirect URL then queues up (codes older than 20 minutes are dropped unsent) instead of fanning out
+    // into more requests a second than Kommo allows, which would get this deployment's IP blocked.
+    for (const fn of [kommoFns.kommoInstall, kommoFns.kommoMaintenance]) {
+      (fn.fn.node.defaultChild as CfnFunction).reservedConcurrentExecutions = 1;
+    }
     kommoFns.oauthRedirect.fn.addEnvironment('INSTALL_FUNCTION_NAME', kommoFns.kommoInstall.fn.functionName);
     kommoFns.kommoInstall.fn.grantInvoke(kommoFns.oauthRedirect.fn);
     kommoTable.grantReadWriteData(kommoFns.oauthRedirect.fn);

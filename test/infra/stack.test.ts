@@ -151,6 +151,8 @@ describe('CallbridgeStack', () => {
       }),
     });
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    // The install and maintenance functions run one container each, under the one limiter.
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
     const invokers = Object.entries(template.findResources('AWS::IAM::Policy'))
       .filter(([, p]) => JSON.stringify(p).includes('lambda:InvokeFunction'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
