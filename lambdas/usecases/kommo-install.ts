@@ -91,6 +91,13 @@ export const completeInstall = async (deps: KommoDeps, id: string): Promise<Inst
     );
   }
   const previous = await deps.installations.getInstallation(kommoAccount.id);
+  // Kommo lets an account change its subdomain; its account_id stays. The account moves to the new name with
+  // its webhook secrets (the phone system needs the new webhook URL, shown in the widget's settings).
+  const renamedFrom =
+    !existing && previous && previous.subdomain !== kommoAccount.subdomain
+      ? await deps.accounts.getAccount(previous.subdomain)
+      : undefined;
+  const moved = renamedFrom?.kommoAccountId === kommoAccount.id ? renamedFrom : undefined;
   const installation: Installation = {
     accountId: kommoAccount.id,
     subdomain: kommoAccount.subdomain,
@@ -102,8 +109,9 @@ export const completeInstall = async (deps: KommoDeps, id: string): Promise<Inst
   };
   await deps.installations.saveInstallation(installation);
   // Re-installation within the 30 days keeps the account and its webhook secret: the phone system keeps working.
-  const account: Account = existing
-    ? { ...existing, integrationId: integration.clientId, clientSecret: integration.clientSecret }
+  const base = existing ?? (moved ? { ...moved, subdomain: kommoAccount.subdomain } : undefined);
+  const account: Account = base
+    ? { ...base, integrationId: integration.clientId, clientSecret: integration.clientSecret }
     : newAccount(
         {
           subdomain: kommoAccount.subdomain,
@@ -116,6 +124,11 @@ export const completeInstall = async (deps: KommoDeps, id: string): Promise<Inst
   account.status = 'active';
   delete account.disabledAt;
   await deps.accounts.putAccount(account);
+  if (moved && previous) {
+    await deps.accounts.removeAccount(previous.subdomain);
+    await deps.agents.putAgentMap(previous.subdomain, {}, 0, now);
+    deps.logger.info('kommo account subdomain changed', { accountId: kommoAccount.id });
+  }
   await deps.codes.finishCode(id);
   deps.logger.info('kommo account installed', {
     accountId: kommoAccount.id,

@@ -171,6 +171,24 @@ describe('token endpoint faults', () => {
   });
 });
 
+describe('subdomain changes', () => {
+  it('a re-install after Kommo renamed the account moves it, webhook secret and all, to the new name', async () => {
+    const w = await start();
+    await w.install();
+    const before = await w.stack.accounts.getAccount('acme');
+    w.kommo.account(30_001).subdomain = 'acme-renamed';
+    const { outcomes } = await w.install();
+    expect(outcomes).toEqual([expect.objectContaining({ status: 'installed', subdomain: 'acme-renamed' })]);
+    expect(await w.stack.accounts.getAccount('acme')).toBeUndefined();
+    const moved = await w.stack.accounts.getAccount('acme-renamed');
+    expect(moved).toMatchObject({ kommoAccountId: 30_001, status: 'active' });
+    expect(moved?.webhookSecrets).toEqual(before?.webhookSecrets);
+    expect((await w.stack.kommo.deps.installations.getInstallation(30_001))?.subdomain).toBe('acme-renamed');
+    expect(await w.stack.state.getAgentMap('acme-renamed')).toEqual({ '201': '101', '202': '102' });
+    expect(await w.stack.state.getAgentMap('acme')).toEqual({});
+  });
+});
+
 describe('two refreshes racing', () => {
   it('functions sharing the store spend the refresh token once and all get the new access token', async () => {
     const w = await start();
