@@ -12,6 +12,7 @@ import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '..
 import { bridgeBench } from './bridge';
 import { measureColdStarts } from './cold-start';
 import { closeAgents, startBenchStack } from './harness';
+import { kommoBench } from './kommo';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -362,6 +363,7 @@ const sections: Record<string, () => Promise<void>> = {
   'cold-start': coldStart,
   widget,
   bridge: () => bridgeBench(record, QUICK),
+  kommo: () => kommoBench(record, scale),
 };
 
 const machine = {

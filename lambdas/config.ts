@@ -41,3 +41,19 @@ export const readTuning = (env: Env): TuningConfig => ({
   // Longer than the webhook function's timeout (25 s), so a live attempt is never taken over.
   claimLeaseMs: intFromEnv(env, 'WEBHOOK_CLAIM_LEASE_MS', 30_000, 1_000, 300_000),
 });
+
+/** KOMMO_API_ORIGIN sends every account's Kommo traffic to one origin (the emulator); unset on AWS. */
+export const readKommoApiOrigin = (env: Env): string | undefined => {
+  const raw = env.KOMMO_API_ORIGIN?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`KOMMO_API_ORIGIN: expected an origin such as http://127.0.0.1:8788, got "${raw}"`);
+  }
+  if (!/^https?:$/.test(url.protocol) || url.pathname.replace(/\/+$/, '') !== '') {
+    throw new ConfigError(`KOMMO_API_ORIGIN: expected an origin without a path, got "${raw}"`);
+  }
+  return url.origin;
+};

@@ -105,11 +105,18 @@ export interface ProviderCredentials {
   /** The API key is kept for the statistics and recording APIs; only the secret signs notifications. */
   zadarma?: { apiKey: string; apiSecret: string };
 }
+/** Set on accounts that came from a Kommo installation (OAuth); absent on private `accounts add` ones. */
+export type AccountStatus = 'active' | 'needs_reauth' | 'disabled';
 
 export interface Account extends AccountSecrets {
   webhookSecrets: WebhookSecret[];
   createdAt: number;
   providers?: ProviderCredentials;
+  /** Kommo's account_id, for accounts installed through OAuth. */
+  kommoAccountId?: number;
+  /** Absent means active (every account made by `accounts add`). */
+  status?: AccountStatus;
+  disabledAt?: number;
 }
 
 export interface AccountStore {
@@ -161,3 +168,8 @@ export interface Logger {
 
 export const activeWebhookSecrets = (account: Account, nowMs: number): string[] =>
   account.webhookSecrets.filter((s) => s.expiresAt === undefined || s.expiresAt > nowMs).map((s) => s.secret);
+
+export interface SocketCloser {
+  /** Close a socket from the server side; a connection that is gone already is not an error. */
+  close(connectionId: string): Promise<void>;
+}

@@ -1,7 +1,9 @@
 /**
  * npm run accounts -- <command> [options]
  *
+ *   integration --client-id <uuid> --client-secret <secret key> --widget-code <code> [--redirect-uri URL]
  *   add --subdomain acme --integration-id <uuid> --client-secret <secret key> [--domain kommo.com] [--webhook-secret whsec_…]
+ *       [--long-lived-token <jwt> [--widget-code <code>]]
  *   list
  *   rotate-webhook-secret --subdomain acme [--grace-hours 24]
  *   remove --subdomain acme
@@ -12,7 +14,10 @@
  * local stack (--local). New webhook secrets are printed once, here, and nowhere else.
  */
 import { parseArgs } from 'node:util';
+import { decodeJwt } from 'jose';
 import { DynamoAccountStore } from '../lambdas/adapters/dynamo-accounts';
+import { DynamoInstallationStore } from '../lambdas/adapters/dynamo-installations';
+import { DynamoIntegrationStore } from '../lambdas/adapters/dynamo-integration';
 import {
   connectProvider,
   DEFAULT_ROTATION_GRACE_MS,
@@ -27,8 +32,10 @@ import { CREDENTIAL_FLAGS, CredentialError, providerCredentials } from '../lambd
 import { isProviderName, PROVIDER_NAMES, type ProviderName } from '../lambdas/providers/port';
 import { resolveTarget, UsageError } from './targets';
 
-const usage = `usage: npm run accounts -- add|list|rotate-webhook-secret|remove|connect|disconnect [options]
+const usage = `usage: npm run accounts -- integration|add|list|rotate-webhook-secret|remove|connect|disconnect [options]
+  integration            --client-id ID --client-secret SECRET --widget-code CODE [--redirect-uri URL]
   add                    --subdomain S --integration-id ID --client-secret SECRET [--domain kommo.com] [--webhook-secret whsec_…]
+                         [--long-lived-token JWT [--widget-code CODE]]
   list
   rotate-webhook-secret  --subdomain S [--grace-hours 24]
   remove                 --subdomain S
@@ -59,6 +66,10 @@ export const runAccounts = async (
       'signature-secret': { type: 'string' },
       'api-key': { type: 'string' },
       'api-secret': { type: 'string' },
+      'client-id': { type: 'string' },
+      'widget-code': { type: 'string' },
+      'redirect-uri': { type: 'string' },
+      'long-lived-token': { type: 'string' },
       outputs: { type: 'string' },
       stack: { type: 'string' },
       local: { type: 'boolean' },
@@ -77,7 +88,11 @@ export const runAccounts = async (
       throw new UsageError(`--${name} is required for "${command}"\n${usage}`);
     return value;
   };
-  if (!['add', 'list', 'rotate-webhook-secret', 'remove', 'connect', 'disconnect'].includes(command)) {
+  if (
+    !['integration', 'add', 'list', 'rotate-webhook-secret', 'remove', 'connect', 'disconnect'].includes(
+      command,
+    )
+  ) {
     throw new UsageError(`unknown command "${command}"\n${usage}`);
   }
   let provider: ProviderName | undefined;
@@ -113,8 +128,53 @@ export const runAccounts = async (
   });
   const store = new DynamoAccountStore(target.dynamo, target.accountsTable);
   const now = Date.now();
+  const kommoTable = () => {
+    if (!target.kommoTable)
+      throw new UsageError(`the ${target.describe} has no Kommo table; redeploy / restart it`);
+    return target.kommoTable;
+  };
   try {
     switch (command) {
+      case 'integration': {
+        const clientId = need('client-id').trim();
+        const clientSecret = need('client-secret').trim();
+        const widgetCode = need('widget-code').trim();
+        if (!/^[A-Za-z0-9-]{1,64}$/.test(clientId))
+          throw new UsageError('--client-id: expected the integration id (a uuid)');
+        if (clientSecret.length < 16)
+          throw new UsageError('--client-secret: expected the integration secret key (16+ characters)');
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(widgetCode))
+          throw new UsageError('--widget-code: expected the widget code');
+        const api = target.httpApiUrl.replace(/\/$/, '');
+        const redirectUri = values['redirect-uri'] ?? `${api}/oauth/kommo`;
+        if (!/^https?:\/\/[^\s]+$/.test(redirectUri))
+          throw new UsageError('--redirect-uri: expected an http(s) URL');
+        await new DynamoIntegrationStore(target.dynamo, kommoTable()).putIntegration({
+          clientId,
+          clientSecret,
+          redirectUri,
+          widgetCode,
+          updatedAt: now,
+        });
+        // Installed accounts verify disposable tokens with the integration's secret key: keep them in step.
+        let updated = 0;
+        for (const account of await store.listAccounts()) {
+          if (
+            account.kommoAccountId !== undefined &&
+            account.integrationId === clientId &&
+            account.clientSecret !== clientSecret
+          ) {
+            await store.putAccount({ ...account, clientSecret });
+            updated++;
+          }
+        }
+        print(
+          `integration ${clientId} set in the ${target.describe}${updated ? ` (${updated} installed accounts updated)` : ''}`,
+        );
+        print(`Redirect URI (enter exactly this in Kommo):            ${redirectUri}`);
+        print(`Access revoked notification web hook (enter in Kommo): ${api}/oauth/kommo/disabled`);
+        return;
+      }
       case 'add': {
         const account = newAccount(
           {
@@ -131,8 +191,52 @@ export const runAccounts = async (
             `account "${account.subdomain}" exists already; remove it first or rotate its secret`,
           );
         }
+        const longLived = values['long-lived-token'];
+        if (longLived) {
+          // Kommo's long-lived tokens are JWTs carrying account_id and exp (kommo-server.md §1.6, §1.8).
+          let claims: ReturnType<typeof decodeJwt>;
+          try {
+            claims = decodeJwt(longLived);
+          } catch {
+            throw new UsageError(
+              '--long-lived-token: expected the JWT Kommo shows once when it generates the token',
+            );
+          }
+          const accountId = Number(claims.account_id);
+          if (!Number.isSafeInteger(accountId) || accountId <= 0 || typeof claims.exp !== 'number') {
+            throw new UsageError('--long-lived-token: the token has no account_id or exp claim');
+          }
+          if (claims.exp * 1000 <= now) throw new UsageError('--long-lived-token: the token has expired');
+          const installations = new DynamoInstallationStore(target.dynamo, kommoTable());
+          const taken = await installations.getInstallation(accountId);
+          if (taken && taken.subdomain !== account.subdomain && taken.status !== 'disabled') {
+            throw new UsageError(`Kommo account ${accountId} is installed already as "${taken.subdomain}"`);
+          }
+          account.kommoAccountId = accountId;
+          account.status = 'active';
+          await installations.saveInstallation({
+            accountId,
+            subdomain: account.subdomain,
+            baseDomain: `${account.subdomain}.${account.domain}`,
+            status: 'active',
+            tokens: {
+              accessToken: longLived,
+              refreshToken: '',
+              expiresAt: claims.exp * 1000,
+              refreshIssuedAt: now,
+              longLived: true,
+            },
+            installedAt: now,
+            updatedAt: now,
+            ...(values['widget-code'] ? { widgetCode: values['widget-code'] } : {}),
+          });
+        }
         await store.putAccount(account);
         print(`added ${account.subdomain}.${account.domain} to the ${target.describe}`);
+        if (longLived)
+          print(
+            `long-lived token stored (expires ${new Date((decodeJwt(longLived).exp ?? 0) * 1000).toISOString()})`,
+          );
         print(`webhook URL:    ${target.httpApiUrl.replace(/\/$/, '')}/webhooks/${account.subdomain}`);
         print(
           `webhook secret: ${account.webhookSecrets[0]?.secret}   (shown once; give it to the phone system)`,
@@ -191,8 +295,15 @@ export const runAccounts = async (
       }
       case 'remove': {
         const subdomain = need('subdomain').toLowerCase();
-        if (!(await store.removeAccount(subdomain)))
+        const existing = await store.getAccount(subdomain);
+        if (!existing || !(await store.removeAccount(subdomain)))
           throw new UsageError(`no account "${subdomain}" in the ${target.describe}`);
+        // Its Kommo tokens go with it: nothing may call Kommo for an account that no longer exists here.
+        if (existing.kommoAccountId !== undefined && target.kommoTable) {
+          await new DynamoInstallationStore(target.dynamo, target.kommoTable).removeInstallation(
+            existing.kommoAccountId,
+          );
+        }
         print(`removed ${subdomain} from the ${target.describe}`);
         return;
       }

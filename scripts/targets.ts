@@ -13,7 +13,7 @@ export interface LocalStackInfo {
   url: string;
   webSocketUrl: string;
   dynamoEndpoint: string;
-  tables: { state: string; accounts: string };
+  tables: { state: string; accounts: string; kommo?: string };
   account: { subdomain: string };
 }
 
@@ -22,6 +22,8 @@ export interface Target {
   describe: string;
   dynamo: DynamoDBClient;
   accountsTable: string;
+  /** Absent for stacks deployed before the Kommo integration existed. */
+  kommoTable?: string;
   httpApiUrl: string;
 }
 
@@ -62,6 +64,7 @@ export const resolveTarget = (options: {
       describe: `local stack at ${info.url}`,
       dynamo: localDynamoClient(info.dynamoEndpoint),
       accountsTable: info.tables.accounts,
+      kommoTable: info.tables.kommo,
       httpApiUrl: info.url,
     };
   }
@@ -74,6 +77,7 @@ export const resolveTarget = (options: {
     describe: `deployed stack (${outputsFile}, ${outputs.Region})`,
     dynamo: new DynamoDBClient({ region: outputs.Region }),
     accountsTable: outputs.AccountsTableName ?? '',
+    kommoTable: outputs.KommoTableName,
     httpApiUrl: outputs.HttpApiUrl ?? '',
   };
 };

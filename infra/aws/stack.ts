@@ -55,9 +55,10 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSubscription, Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { ACCOUNTS_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
+import { ACCOUNTS_TABLE, KOMMO_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
 import {
   ENV_SOURCES,
+  type EnvSource,
   FUNCTIONS,
   type FunctionSpec,
   httpRoutes,
@@ -111,9 +112,20 @@ export class CallbridgeStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // Kommo tokens, install codes and the integration's secret key, under the accounts' key too.
+    const kommo = new Table(this, 'Kommo', {
+      partitionKey: { name: KOMMO_TABLE.partitionKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: KOMMO_TABLE.ttlAttribute,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: accountsKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     const tables: Record<TableId, { table: Table; key?: Key; index?: string }> = {
       state: { table: state },
       accounts: { table: accounts, key: accountsKey },
+      kommo: { table: kommo, key: accountsKey },
     };
 
     // --- alarms go to a topic CloudWatch can publish to ---
@@ -371,6 +383,18 @@ export class CallbridgeStack extends Stack {
 
     for (const [name, spec] of Object.entries(manifest)) {
       const fn = fnOf(name).fn;
+      for (const target of spec.invokes ?? []) {
+        const invoked = fnOf(target).fn;
+        invoked.grantInvoke(fn);
+        const policy = fn.role?.node.tryFindChild('DefaultPolicy');
+        if (policy) {
+          Validations.of(policy).acknowledge({
+            id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(invoked.node.defaultChild as CfnElement)}.Arn>:*]`,
+            reason:
+              'fn.grantInvoke() covers the function’s versions and aliases; scoped to that one function.',
+          });
+        }
+      }
       for (const trigger of spec.triggers) {
         if (trigger.kind === 'schedule') {
           new Rule(this, `${constructIdOf(name)}Schedule`, {
@@ -387,9 +411,7 @@ export class CallbridgeStack extends Stack {
         }
       }
       for (const envName of spec.env) {
-        const source = ENV_SOURCES[envName as keyof typeof ENV_SOURCES] as
-          | (typeof ENV_SOURCES)[keyof typeof ENV_SOURCES]
-          | { kind: 'queue-url'; queue: string };
+        const source = ENV_SOURCES[envName as keyof typeof ENV_SOURCES] as EnvSource;
         const value =
           source.kind === 'table-name'
             ? tables[source.table].table.tableName
@@ -397,7 +419,9 @@ export class CallbridgeStack extends Stack {
               ? source.url === 'callback'
                 ? wsStage.callbackUrl
                 : wsStage.url
-              : queues.get(source.queue)?.queueUrl;
+              : source.kind === 'function-name'
+                ? fns.get(source.fn)?.fn.functionName
+                : queues.get(source.queue)?.queueUrl;
         if (value === undefined) throw new Error(`manifest: ${name} reads ${envName}, which has no source`);
         fn.addEnvironment(envName, value);
       }
@@ -409,6 +433,7 @@ export class CallbridgeStack extends Stack {
     new CfnOutput(this, 'HttpApiUrl', { value: httpStage.url });
     new CfnOutput(this, 'TableName', { value: state.tableName });
     new CfnOutput(this, 'AccountsTableName', { value: accounts.tableName });
+    new CfnOutput(this, 'KommoTableName', { value: kommo.tableName });
     new CfnOutput(this, 'Region', { value: this.region });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarmTopic.topicArn });
 

@@ -7,6 +7,9 @@
  *   /demo/call             signs and posts a sample call webhook, as a PBX would
  *   /demo/sockets?user=ID  how many sockets the backend holds for that agent
  *   /api/v4/contacts       a contacts fixture answering like Kommo's API
+ *   /demo/kommo            the Kommo installation's state (the "Install Callbridge" step)
+ *   /demo/kommo/install    POST: Kommo installs the widget (the webhook to the Redirect URI)
+ *   /demo/kommo/disable    POST: an admin disables the integration in Kommo (the signed disable hook)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,11 +18,15 @@ import { fileURLToPath } from 'node:url';
 import type { AccountRecord } from '../../lambdas/core/accounts';
 import type { CallEvent } from '../../lambdas/core/protocol';
 import { lastDigits } from '../../widget/src/contacts';
+import type { KommoEmulator } from './kommo/emulator';
 import { mintKommoToken } from './kommo-token';
 import { sendSignedCall } from './signed-call';
 import type { LocalStack } from './stack';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The demo Kommo account's id (Kommo's `account_id`), in the emulator and in disposable tokens. */
+export const DEMO_ACCOUNT_ID = 31_000_000;
 
 export const DEMO_USERS = [
   { id: 101, name: 'Ada Lovelace', extension: '101', admin: true },
@@ -65,6 +72,8 @@ export interface DemoDeps {
   widgetDir?: string;
   version: string;
   contacts?: { id: number; name: string; phone: string }[];
+  /** Where Kommo is for the install step; the emulator when the stack started one. */
+  kommo?: { origin: string; clientId: string; emulator?: KommoEmulator };
 }
 
 const sendJson = (res: ServerResponse, status: number, body: unknown) => {
@@ -159,7 +168,14 @@ export const demoRoutes = (deps: DemoDeps) => {
           version: deps.version,
           apiUrl: deps.stack.url,
           webhookUrl: `${deps.stack.url}/webhooks/${deps.account.subdomain}`,
-          account: { id: 31000000, subdomain: deps.account.subdomain },
+          account: { id: DEMO_ACCOUNT_ID, subdomain: deps.account.subdomain },
+          kommo: deps.kommo
+            ? {
+                origin: deps.kommo.origin,
+                consentUrl: `${deps.kommo.origin}/oauth?client_id=${encodeURIComponent(deps.kommo.clientId)}&state=demo&mode=popup`,
+                emulated: deps.kommo.emulator !== undefined,
+              }
+            : undefined,
           users: DEMO_USERS,
           contacts,
           areas: AREAS,
@@ -188,6 +204,43 @@ export const demoRoutes = (deps: DemoDeps) => {
         const live = await deps.stack.state.connectionsOf(deps.account.subdomain, [user.id], Date.now());
         const open = new Set(deps.stack.gateway.connectionIds());
         sendJson(res, 200, { count: live.filter((c) => open.has(c.connectionId)).length });
+        return true;
+      }
+      if (req.method === 'GET' && path === '/demo/kommo') {
+        const installation = await deps.stack.kommo.deps.installations.getInstallation(DEMO_ACCOUNT_ID);
+        const account = await deps.stack.accounts.getAccount(deps.account.subdomain);
+        // State only, never a token: the page shows what the installation looks like.
+        sendJson(res, 200, {
+          installation: installation
+            ? {
+                status: installation.status,
+                accountId: installation.accountId,
+                tokenExpiresAt: installation.tokens
+                  ? new Date(installation.tokens.expiresAt).toISOString()
+                  : undefined,
+                settingsSyncedAt: installation.settingsSyncedAt
+                  ? new Date(installation.settingsSyncedAt).toISOString()
+                  : undefined,
+              }
+            : undefined,
+          accountStatus: account?.status ?? (account ? 'private' : 'missing'),
+          agents: await deps.stack.state.getAgentMap(deps.account.subdomain),
+        });
+        return true;
+      }
+      if (req.method === 'POST' && (path === '/demo/kommo/install' || path === '/demo/kommo/disable')) {
+        const emulator = deps.kommo?.emulator;
+        if (!emulator) {
+          sendJson(res, 409, { error: 'KOMMO_API_ORIGIN points at another Kommo; install from there' });
+          return true;
+        }
+        if (path === '/demo/kommo/install') {
+          const result = await emulator.installWidget(DEMO_ACCOUNT_ID);
+          await deps.stack.kommo.idle();
+          sendJson(res, 200, { webhook: result.status });
+        } else {
+          sendJson(res, 200, { hook: await emulator.disableIntegration(DEMO_ACCOUNT_ID) });
+        }
         return true;
       }
       if (req.method === 'GET' && path === '/api/v4/contacts') {

@@ -7,12 +7,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, readTuning } from '../../lambdas/config';
+import { ConfigError, readKommoApiOrigin, readTuning } from '../../lambdas/config';
 import { newAccount } from '../../lambdas/core/accounts';
 import { isWebhookSecret, newWebhookSecret, signWebhook } from '../../lambdas/core/webhook-signature';
 import { jsonLogger } from '../../lambdas/logger';
 import { buildWidget, widgetIsStale } from '../../widget/build';
-import { DEMO_CONTACTS, DEMO_USERS, demoRoutes } from './demo';
+import { DEMO_ACCOUNT_ID, DEMO_CONTACTS, DEMO_USERS, demoRoutes } from './demo';
+import { KommoEmulator } from './kommo/emulator';
 import { buildCallEvent } from './signed-call';
 import { LOCAL_TABLES, startLocalStack } from './stack';
 
@@ -30,6 +31,11 @@ export interface LocalConfig {
   claimLeaseMs: number;
   /** The byAccount index's lag behind the table, in ms, as the strict DynamoDB front models it. */
   indexLagMs: number;
+  /** The integration's id (KOMMO_CLIENT_ID); the secret key is clientSecret. */
+  clientId: string;
+  /** KOMMO_API_ORIGIN: a Kommo (or emulator) already running; otherwise one is started on kommoPort. */
+  kommoApiOrigin: string | undefined;
+  kommoPort: number;
 }
 
 export const readLocalConfig = (env: Record<string, string | undefined>, argv: string[]): LocalConfig => {
@@ -52,7 +58,20 @@ export const readLocalConfig = (env: Record<string, string | undefined>, argv: s
   const indexLagMs = Number(env.INDEX_LAG_MS ?? 0);
   if (!Number.isInteger(indexLagMs) || indexLagMs < 0 || indexLagMs > 60_000)
     throw new ConfigError(`INDEX_LAG_MS: expected 0-60000, got "${env.INDEX_LAG_MS}"`);
+  const clientId = env.KOMMO_CLIENT_ID ?? 'callbridge-local';
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(clientId)) {
+    throw new ConfigError(
+      `KOMMO_CLIENT_ID: expected the integration id (letters, digits, -), got "${clientId}"`,
+    );
+  }
+  const kommoPort = Number(env.KOMMO_EMULATOR_PORT ?? (port === 0 ? 0 : port + 1));
+  if (!Number.isInteger(kommoPort) || kommoPort < 0 || kommoPort > 65_535) {
+    throw new ConfigError(`KOMMO_EMULATOR_PORT: expected 0-65535, got "${env.KOMMO_EMULATOR_PORT}"`);
+  }
   return {
+    clientId,
+    kommoApiOrigin: readKommoApiOrigin(env),
+    kommoPort,
     port,
     host: env.HOST ?? '127.0.0.1',
     subdomain,
@@ -81,6 +100,10 @@ export interface DemoStackOptions {
   indexLagMs?: number;
   /** Extra contacts for the demo's contacts fixture. */
   contacts?: { id: number; name: string; phone: string }[];
+  clientId?: string;
+  /** Use this Kommo instead of starting the emulator. */
+  kommoApiOrigin?: string;
+  kommoPort?: number;
 }
 
 /** The local stack with its dev account, the demo users' extensions and the demo page. */
@@ -89,7 +112,34 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
   // The demo loads the built widget; rebuild it when a source changed so nobody debugs a stale bundle.
   if (widgetIsStale()) await buildWidget({ apiUrl: '' });
   let demo: ReturnType<typeof demoRoutes> | undefined;
+  const subdomain = options.subdomain ?? 'demo';
+  const clientId = options.clientId ?? 'callbridge-local';
+  // A Kommo to install from: the emulator, with the demo account, its users, contacts and widget settings.
+  const emulator = options.kommoApiOrigin
+    ? undefined
+    : new KommoEmulator({
+        host: options.host,
+        port: options.kommoPort ?? 0,
+        integration: { clientId, clientSecret: 'pending', redirectUri: 'pending', widgetCode: 'callbridge' },
+        accounts: [
+          {
+            id: DEMO_ACCOUNT_ID,
+            subdomain,
+            users: DEMO_USERS.map((u) => ({ id: u.id, name: u.name, isAdmin: u.admin })),
+            contacts: [...DEMO_CONTACTS, ...(options.contacts ?? [])].map((c) => ({
+              id: c.id,
+              name: c.name,
+              phones: [c.phone],
+            })),
+            widgetSettings: {
+              phones: Object.fromEntries(DEMO_USERS.map((u) => [String(u.id), u.extension])),
+            },
+          },
+        ],
+      });
+  const kommoOrigin = options.kommoApiOrigin ?? (await emulator?.listen());
   const stack = await startLocalStack({
+    kommo: { apiOrigin: kommoOrigin },
     host: options.host,
     port: options.port,
     dataDir: options.dataDir,
@@ -103,7 +153,6 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
   });
 
   // The dev account survives restarts; secrets given in the environment win over stored ones.
-  const subdomain = options.subdomain ?? 'demo';
   const stored = await stack.accounts.getAccount(subdomain);
   const account =
     stored && (!options.clientSecret || stored.clientSecret === options.clientSecret)
@@ -111,12 +160,20 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
       : newAccount(
           {
             subdomain,
-            integrationId: 'callbridge-local',
+            integrationId: clientId,
             clientSecret: options.clientSecret ?? randomBytes(24).toString('base64url'),
             webhookSecret: options.webhookSecret ?? stored?.webhookSecrets[0]?.secret,
           },
           Date.now(),
         );
+  if (emulator && account.kommoAccountId !== undefined) {
+    // The emulator keeps its grants in memory: after a restart it knows none of the stored tokens, so the
+    // installation is forgotten too (install again from the demo page); the account and its secret stay.
+    await stack.kommo.deps.installations.removeInstallation(account.kommoAccountId);
+    delete account.kommoAccountId;
+    delete account.status;
+    delete account.disabledAt;
+  }
   if (options.webhookSecret && account.webhookSecrets[0]?.secret !== options.webhookSecret) {
     account.webhookSecrets = [{ secret: options.webhookSecret, createdAt: Date.now() }];
   }
@@ -131,15 +188,43 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
       Date.now(),
     );
   }
+  // The deployment's integration is the dev account's: installing from the emulator adopts that account.
+  const integration = {
+    clientId,
+    clientSecret: account.clientSecret,
+    redirectUri: `${stack.url}/oauth/kommo`,
+    widgetCode: 'callbridge',
+    updatedAt: Date.now(),
+  };
+  await stack.kommo.integrations.putIntegration(integration);
+  if (emulator) {
+    Object.assign(emulator.integration, {
+      clientSecret: integration.clientSecret,
+      redirectUri: integration.redirectUri,
+      disableHookUrl: `${stack.url}/oauth/kommo/disabled`,
+    });
+    const stopStack = stack.stop.bind(stack);
+    stack.stop = async () => {
+      await stopStack();
+      await emulator.close();
+    };
+  }
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  demo = demoRoutes({ stack, account, widgetDir, version: pkg.version, contacts: options.contacts });
-  return { stack, account };
+  demo = demoRoutes({
+    stack,
+    account,
+    widgetDir,
+    version: pkg.version,
+    contacts: options.contacts,
+    kommo: kommoOrigin ? { origin: kommoOrigin, clientId, emulator } : undefined,
+  });
+  return { stack, account, kommo: emulator };
 };
 
 export const startLocal = async (config: LocalConfig, print: (line: string) => void = console.log) => {
   if (config.fresh) rmSync(DATA_DIR, { recursive: true, force: true });
   mkdirSync(`${DATA_DIR}/dynamo`, { recursive: true });
-  const { stack, account } = await startDemoStack({
+  const { stack, account, kommo } = await startDemoStack({
     host: config.host,
     port: config.port,
     dataDir: `${DATA_DIR}/dynamo`,
@@ -149,6 +234,9 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
     verbose: config.verbose,
     claimLeaseMs: config.claimLeaseMs,
     indexLagMs: config.indexLagMs,
+    clientId: config.clientId,
+    kommoApiOrigin: config.kommoApiOrigin,
+    kommoPort: config.kommoPort,
   });
 
   writeFileSync(
@@ -160,6 +248,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
         dynamoEndpoint: stack.dynamoEndpoint,
         tables: LOCAL_TABLES,
         account: { subdomain: account.subdomain },
+        kommo: kommo?.url ?? config.kommoApiOrigin,
       },
       null,
       2,
@@ -188,6 +277,9 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
                        data in ${DATA_DIR}/dynamo (npm start -- --fresh wipes it)
 
   Kommo account        ${account.subdomain}.${account.domain}
+  Kommo API            ${kommo ? `${kommo.url}   (the Kommo emulator; consent page ${kommo.url}/oauth?client_id=${config.clientId})` : `${config.kommoApiOrigin}   (KOMMO_API_ORIGIN)`}
+  Redirect URI         ${stack.url}/oauth/kommo   (disable hook: ${stack.url}/oauth/kommo/disabled)
+  Integration id       ${config.clientId}   (KOMMO_CLIENT_ID)
   Integration secret   ${account.clientSecret}   (KOMMO_CLIENT_SECRET)
   Webhook secret       ${secret}   (WEBHOOK_SECRET)
   Agents               ${DEMO_USERS.map((u) => `${u.name} (user ${u.id}, ext ${u.extension})`).join(', ')}
@@ -208,7 +300,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     const config = readLocalConfig(process.env, process.argv.slice(2));
     const { stack } = await startLocal(config);
+    // What EventBridge does on AWS: the Kommo maintenance job, hourly (token refresh, settings, sweeps).
+    const maintenance = setInterval(() => {
+      stack.kommo.maintenance().catch((error: unknown) => console.error('kommo maintenance failed', error));
+    }, 3600_000);
     const stop = async () => {
+      clearInterval(maintenance);
       await stack.stop();
       process.exit(0);
     };

@@ -9,8 +9,14 @@ import type { Authorize } from './dynamo/authorize';
 /** The access key a function's local client signs with. */
 export const functionAccessKey = (fn: FunctionName) => `fn-${fn}`;
 
+export interface Denial {
+  fn: string;
+  action: string;
+  resource: string;
+}
+
 export const manifestAuthorizer =
-  (tables: Record<TableId, string>, admin: string): Authorize =>
+  (tables: Record<TableId, string>, admin: string, denied: Denial[] = []): Authorize =>
   ({ accessKeyId, action, resources }) => {
     // The operator (CLI, demo, tests seeding data) may do anything, as an admin role would.
     if (accessKeyId === admin) return { allow: true };
@@ -27,7 +33,10 @@ export const manifestAuthorizer =
       const allowed =
         table !== undefined &&
         allowedCalls(FUNCTIONS[fn], table, match?.[2] !== undefined).has(action.slice(9));
-      if (!allowed) return { allow: false, principal, resource, reason: 'no-allow' };
+      if (!allowed) {
+        denied.push({ fn, action, resource });
+        return { allow: false, principal, resource, reason: 'no-allow' };
+      }
     }
     return { allow: true };
   };

@@ -8,31 +8,55 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
+import { DynamoInstallCodeStore } from '../../lambdas/adapters/dynamo-install-codes';
+import { DynamoInstallationStore } from '../../lambdas/adapters/dynamo-installations';
+import { cachedIntegration, DynamoIntegrationStore } from '../../lambdas/adapters/dynamo-integration';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import type { FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
+import { makeDisableHookHandler, makeOAuthRedirectHandler } from '../../lambdas/handlers/oauth';
 import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
 import { makeWebhookHandler } from '../../lambdas/handlers/webhook';
+import { makeWebhookSettingsHandler } from '../../lambdas/handlers/webhook-settings';
 import {
   makeAuthorizer,
   makeConnectHandler,
   makeDefaultHandler,
   makeDisconnectHandler,
 } from '../../lambdas/handlers/websocket';
-import { silentLogger } from '../../lambdas/logger';
-import { type Clock, type Logger, systemClock } from '../../lambdas/ports';
+import type { FetchLike, RetryPolicy } from '../../lambdas/kommo/http';
+import { KommoLimiter } from '../../lambdas/kommo/limiter';
+import { errorFields, silentLogger } from '../../lambdas/logger';
+import { type Clock, type Logger, type SocketCloser, systemClock } from '../../lambdas/ports';
 import { PROVIDERS } from '../../lambdas/providers';
+import type { KommoDeps } from '../../lambdas/usecases/kommo-deps';
+import { disableInstallation } from '../../lambdas/usecases/kommo-disable';
+import { completeInstall, type InstallOutcome } from '../../lambdas/usecases/kommo-install';
+import { runMaintenance } from '../../lambdas/usecases/kommo-maintenance';
+import { kommoServices } from '../../lambdas/usecases/kommo-services';
+import { syncAccountSettings } from '../../lambdas/usecases/kommo-settings';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
 import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './dynamo/front';
 import type { ThroughputLimits } from './dynamo/throttle';
 import { attachByManifest, type InvocationStats, type LocalHandlers } from './functions';
 import { type GatewayOptions, LocalGateway } from './gateway';
-import { functionAccessKey, manifestAuthorizer } from './manifest-access';
+import { type Denial, functionAccessKey, manifestAuthorizer } from './manifest-access';
 import { type CountingMetrics, countingMetrics } from './metrics';
 import { createTables } from './tables';
 
-export const LOCAL_TABLES = { state: 'callbridge-state', accounts: 'callbridge-accounts' } as const;
+/** Functions without the management API grant must never try to close a socket. */
+const noSocketCloser: SocketCloser = {
+  close: async () => {
+    throw new Error('this function has no @connections access');
+  },
+};
+
+export const LOCAL_TABLES = {
+  state: 'callbridge-state',
+  accounts: 'callbridge-accounts',
+  kommo: 'callbridge-kommo',
+} as const;
 
 /** Local SDK clients need some credentials to sign with; nothing checks them. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -66,6 +90,25 @@ export interface LocalStackOptions {
   throughput?: ThroughputLimits;
   /** The front's other options: IAM `authorize` hook, ARN region/account, KMS-encrypted tables. */
   dynamoFront?: Omit<DynamoFrontOptions, 'backendEndpoint' | 'host' | 'port' | 'indexLagMs' | 'throughput'>;
+  /** The Kommo side: where Kommo's API is (KOMMO_API_ORIGIN, the emulator) and client tuning for tests. */
+  kommo?: {
+    apiOrigin?: string;
+    fetch?: FetchLike;
+    requestsPerSecond?: number;
+    timeoutMs?: number;
+    retry?: RetryPolicy;
+    maxRetryAfterMs?: number;
+    leaseMs?: number;
+    pollMs?: number;
+  };
+}
+
+export interface LocalKommo {
+  deps: KommoDeps;
+  integrations: DynamoIntegrationStore;
+  /** Resolves when every exchange the redirect URI started has finished. */
+  idle(): Promise<InstallOutcome[]>;
+  maintenance(): ReturnType<typeof runMaintenance>;
 }
 
 export interface LocalStack {
@@ -80,12 +123,15 @@ export interface LocalStack {
   dynamo: DynamoDBClient;
   /** The client a function signs its calls with (one per function, as one per Lambda container). */
   dynamoOf(fn: FunctionName): DynamoDBClient;
+  /** DynamoDB calls the front refused because the calling function's manifest entry does not declare them. */
+  denials: Denial[];
   state: DynamoStateStore;
   accounts: DynamoAccountStore;
   /** What the functions counted (on AWS: EMF metrics). */
   metrics: CountingMetrics;
   /** Lambda invocations and their durations per function. */
   invocations: InvocationStats;
+  kommo: LocalKommo;
   stop(): Promise<void>;
 }
 
@@ -114,8 +160,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     ? { endpoint: options.dynamoEndpoint, close: async () => {} }
     : await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
   // Always through the strict front: IAM per function from the manifest, index lag and limits as configured.
+  const denials: Denial[] = [];
   const front = await startDynamoFront({
-    authorize: manifestAuthorizer(LOCAL_TABLES, LOCAL_CREDENTIALS.accessKeyId),
+    authorize: manifestAuthorizer(LOCAL_TABLES, LOCAL_CREDENTIALS.accessKeyId, denials),
     ...options.dynamoFront,
     backendEndpoint: db.endpoint,
     host: options.host ?? '127.0.0.1',
@@ -177,6 +224,56 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const named = (name: string) => (logger === silentLogger ? logger : withService(logger, name));
 
   const metrics = countingMetrics();
+  // Each Kommo function has its own stores on its own client (held to its manifest entry) and, as one
+  // Lambda container each, its own limiter towards Kommo.
+  // One process: the Kommo functions share one limiter here, as Kommo counts all of them against one limit.
+  const kommoLimiter = new KommoLimiter(options.kommo?.requestsPerSecond, () => clock.now());
+  const kommoFor = (fn: FunctionName, withSockets = false): KommoDeps => {
+    const store = stateFor(fn);
+    return kommoServices({
+      integration: cachedIntegration(
+        new DynamoIntegrationStore(clientFor(fn), LOCAL_TABLES.kommo),
+        () => clock.now(),
+        0,
+      ),
+      codes: new DynamoInstallCodeStore(clientFor(fn), LOCAL_TABLES.kommo),
+      installations: new DynamoInstallationStore(clientFor(fn), LOCAL_TABLES.kommo),
+      accounts: new DynamoAccountStore(clientFor(fn), LOCAL_TABLES.accounts),
+      agents: store,
+      connections: store,
+      closer: withSockets ? pusher : noSocketCloser,
+      clock,
+      logger: named(fn),
+      ...options.kommo,
+      limiter: kommoLimiter,
+    });
+  };
+  const installDeps = kommoFor('kommoInstall');
+  const maintenanceDeps = kommoFor('kommoMaintenance');
+  const redirectDeps = kommoFor('oauthRedirect');
+  const disableDeps = kommoFor('oauthDisabled', true);
+  const agentsDeps = kommoFor('agents');
+  // On AWS the redirect function invokes the exchange function asynchronously; here, a background task.
+  const exchanges: Promise<InstallOutcome>[] = [];
+  const startExchange = async (id: string) => {
+    const run = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+      completeInstall(installDeps, id).catch((error: unknown) => {
+        installDeps.logger.error('kommo exchange failed', errorFields(error));
+        return { status: 'failed', reason: 'unexpected', final: false } as const;
+      }),
+    );
+    exchanges.push(run);
+  };
+  const kommo: LocalKommo = {
+    deps: maintenanceDeps,
+    integrations: new DynamoIntegrationStore(dynamo, LOCAL_TABLES.kommo),
+    idle: async () => {
+      const done: InstallOutcome[] = [];
+      while (exchanges.length > 0) done.push(...(await Promise.all(exchanges.splice(0))));
+      return done;
+    },
+    maintenance: () => runMaintenance(maintenanceDeps),
+  };
   const handlers: LocalHandlers = {
     webhook: makeWebhookHandler({
       account: accountFor('webhook'),
@@ -210,9 +307,32 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         webSocketUrl: gateway.webSocketUrl,
       });
     })(),
+    oauthRedirect: makeOAuthRedirectHandler({
+      integration: redirectDeps.integration,
+      codes: redirectDeps.codes,
+      startExchange,
+      clock,
+      logger: named('oauthRedirect'),
+    }),
+    oauthDisabled: makeDisableHookHandler({
+      integration: disableDeps.integration,
+      disable: (accountId) => disableInstallation(disableDeps, accountId),
+      logger: named('oauthDisabled'),
+    }),
+    webhookSettings: makeWebhookSettingsHandler({
+      account: accountFor('webhookSettings'),
+      accounts: new DynamoAccountStore(clientFor('webhookSettings'), LOCAL_TABLES.accounts),
+      publicUrl: gateway.url,
+      clock,
+      logger: named('webhookSettings'),
+    }),
+    // The installed functions without an HTTP route run from startExchange and kommo.maintenance above.
+    kommoInstall: async () => undefined,
+    kommoMaintenance: async () => undefined,
     agents: makeAgentsHandler({
       account: accountFor('agents'),
       agents: stateFor('agents'),
+      syncFromKommo: (accountId, subdomain) => syncAccountSettings(agentsDeps, accountId, subdomain),
       clock,
       logger: named('agents'),
     }),
@@ -244,11 +364,14 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     front,
     dynamo,
     dynamoOf: (fn) => clientFor(fn),
+    denials,
     state,
     accounts,
     metrics,
     invocations,
+    kommo,
     async stop() {
+      await kommo.idle();
       await gateway.close();
       management.destroy();
       dynamo.destroy();
@@ -257,6 +380,17 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       await db.close();
     },
   };
+};
+
+/** Fails, naming each call, when a function made DynamoDB calls its manifest entry does not declare. */
+export const assertNoDenials = (stack: Pick<LocalStack, 'denials'>) => {
+  if (stack.denials.length === 0) return;
+  const calls = [
+    ...new Set(stack.denials.map((d) => `${d.fn}: ${d.action} on ${d.resource.replace(/^.*:table\//, '')}`)),
+  ];
+  throw new Error(
+    `functions made DynamoDB calls their manifest entries do not declare:\n  ${calls.join('\n  ')}`,
+  );
 };
 
 const withService = (logger: Logger, service: string): Logger => ({

@@ -4,7 +4,7 @@ import {
   type DynamoDBClient,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
-import { ACCOUNTS_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
+import { ACCOUNTS_TABLE, KOMMO_TABLE, STATE_TABLE } from '../../lambdas/adapters/table-design';
 
 /**
  * A new table is CREATING before it is ACTIVE, in dynalite as in DynamoDB, and a read in between fails with
@@ -22,7 +22,10 @@ const waitUntilActive = async (client: DynamoDBClient, name: string, timeoutMs =
 };
 
 /** The same key design the CDK stack declares. dynalite has no TTL, so expiry is filtered on read. */
-export const createTables = async (client: DynamoDBClient, names: { state: string; accounts: string }) => {
+export const createTables = async (
+  client: DynamoDBClient,
+  names: { state: string; accounts: string; kommo?: string },
+) => {
   const { partitionKey, sortKey } = STATE_TABLE;
   const create = async (command: CreateTableCommand) => {
     try {
@@ -54,5 +57,19 @@ export const createTables = async (client: DynamoDBClient, names: { state: strin
       KeySchema: [{ AttributeName: ACCOUNTS_TABLE.partitionKey, KeyType: 'HASH' }],
     }),
   );
-  await Promise.all([waitUntilActive(client, names.state), waitUntilActive(client, names.accounts)]);
+  if (names.kommo) {
+    await create(
+      new CreateTableCommand({
+        TableName: names.kommo,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: KOMMO_TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: KOMMO_TABLE.partitionKey, KeyType: 'HASH' }],
+      }),
+    );
+  }
+  await Promise.all([
+    waitUntilActive(client, names.state),
+    waitUntilActive(client, names.accounts),
+    ...(names.kommo ? [waitUntilActive(client, names.kommo)] : []),
+  ]);
 };

@@ -1,9 +1,10 @@
 import {
   type ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { type Pusher, PushFailedError, type PushOutcome } from '../ports';
+import { type Pusher, PushFailedError, type PushOutcome, type SocketCloser } from '../ports';
 
 const isGone = (error: unknown): boolean =>
   error instanceof GoneException || (error instanceof Error && error.name === 'GoneException');
@@ -13,7 +14,7 @@ const isGone = (error: unknown): boolean =>
  * standard retry strategy (configure `maxAttempts` on the client); the abort signal bounds the whole send,
  * retries included, because `requestTimeout` alone no longer aborts a hung request.
  */
-export class ApiGatewayPusher implements Pusher {
+export class ApiGatewayPusher implements Pusher, SocketCloser {
   constructor(
     private readonly client: ApiGatewayManagementApiClient,
     private readonly timeoutMs: number,
@@ -30,6 +31,16 @@ export class ApiGatewayPusher implements Pusher {
       if (isGone(error)) return 'gone';
       const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       throw new PushFailedError(connectionId, reason, { cause: error });
+    }
+  }
+
+  async close(connectionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
+        abortSignal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      if (!isGone(error)) throw error;
     }
   }
 }

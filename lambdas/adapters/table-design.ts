@@ -25,3 +25,12 @@ export const STATE_TABLE = {
 } as const;
 
 export const ACCOUNTS_TABLE = { partitionKey: 'subdomain' } as const;
+
+/**
+ * Kommo table (pk `pk`; TTL attribute `ttl`), encrypted with the accounts' KMS key: it holds the integration's
+ * secret key, authorization codes and OAuth tokens.
+ *   INTEGRATION          the deployment's integration (client id, secret key, redirect URI, widget code)
+ *   CODE#<sha256(code)>  an authorization code waiting for its exchange (TTL: 1 day)
+ *   INSTALL#<accountId>  a Kommo account's installation: status, tokens, refresh lease
+ */
+export const KOMMO_TABLE = { partitionKey: 'pk', ttlAttribute: 'ttl' } as const;

@@ -13,6 +13,9 @@ export interface AccountRecord {
   webhookSecrets: { secret: string; createdAt: number; expiresAt?: number }[];
   createdAt: number;
   providers?: ProviderCredentials;
+  kommoAccountId?: number;
+  status?: 'active' | 'needs_reauth' | 'disabled';
+  disabledAt?: number;
 }
 
 /** How long the previous webhook secret keeps working after a rotation, so the phone system can be switched. */
@@ -103,6 +106,9 @@ export const describeAccount = (account: AccountRecord, nowMs: number) => ({
   subdomain: account.subdomain,
   domain: account.domain,
   integrationId: account.integrationId,
+  ...(account.kommoAccountId !== undefined
+    ? { kommoAccountId: account.kommoAccountId, status: account.status ?? 'active' }
+    : {}),
   createdAt: new Date(account.createdAt).toISOString(),
   webhookSecrets: account.webhookSecrets.map((s) => ({
     hint: `${s.secret.slice(0, 10)}…`,

@@ -19,7 +19,9 @@ export type ProblemCode =
   | 'conflict'
   | 'method_not_allowed'
   | 'internal_error'
-  | 'unavailable';
+  | 'unavailable'
+  | 'account_disabled'
+  | 'not_configured';
 
 export interface ProblemBody {
   type: string;
@@ -46,6 +48,8 @@ const titles: Record<ProblemCode, string> = {
   method_not_allowed: 'Method not allowed',
   internal_error: 'Internal error',
   unavailable: 'Temporarily unavailable',
+  account_disabled: 'Account disabled',
+  not_configured: 'Not configured',
 };
 
 export class HttpProblem extends Error {
@@ -56,6 +60,8 @@ export class HttpProblem extends Error {
     readonly detail: string,
     readonly errors?: FieldIssue[],
     readonly headers: Record<string, string> = {},
+    /** Extra members of the problem body (RFC 9457 allows them); additive only. */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(detail);
   }
@@ -68,6 +74,7 @@ export class HttpProblem extends Error {
       detail: this.detail,
       code: this.code,
       ...(this.errors ? { errors: this.errors } : {}),
+      ...this.extra,
     };
   }
 }

@@ -197,6 +197,21 @@ export const errorMessage = (code: ClientErrorCode, message: string): ErrorMessa
   message,
 });
 
+/**
+ * Extra, optional field of the POST /tickets answer (additive: older widgets ignore it). Tells an admin's
+ * widget that the Kommo installation must be authorized again; the widget raises one `add_error` for it.
+ */
+export interface TicketNotice {
+  code: 'needs_reauthorization';
+  message: string;
+}
+
+export const reauthorizationNotice = (): TicketNotice => ({
+  code: 'needs_reauthorization',
+  message:
+    'Callbridge lost its access to this Kommo account (the integration was revoked or its authorization expired). Calls still pop up, but settings cannot be read from Kommo. To fix it, open Settings → Integrations → Callbridge and install it again.',
+});
+
 export interface FieldIssue {
   /** Dot path of the offending field, e.g. `call.from`; `(root)` for the whole document. */
   field: string;

@@ -14,7 +14,9 @@ export type EnvSource =
   | { kind: 'table-name'; table: TableId }
   /** The stage's management endpoint (https://…/prod) or the URL a widget opens (wss://…/prod). */
   | { kind: 'websocket'; url: 'callback' | 'public' }
-  | { kind: 'queue-url'; queue: string };
+  | { kind: 'queue-url'; queue: string }
+  /** The physical name of another function of the manifest (to invoke it). */
+  | { kind: 'function-name'; fn: string };
 
 /** Where each environment variable's value comes from at deploy time; the only variables a function may read. */
 export const ENV_SOURCES = {
@@ -22,6 +24,8 @@ export const ENV_SOURCES = {
   ACCOUNTS_TABLE: { kind: 'table-name', table: 'accounts' },
   WS_CALLBACK_URL: { kind: 'websocket', url: 'callback' },
   WS_URL: { kind: 'websocket', url: 'public' },
+  KOMMO_TABLE: { kind: 'table-name', table: 'kommo' },
+  INSTALL_FUNCTION_NAME: { kind: 'function-name', fn: 'kommoInstall' },
 } as const satisfies Record<string, EnvSource>;
 export type EnvName = keyof typeof ENV_SOURCES;
 
@@ -47,7 +51,7 @@ export const READ_ACTIONS: readonly DynamoAction[] = [
   'ConditionCheckItem',
 ];
 
-export type TableId = 'state' | 'accounts';
+export type TableId = 'state' | 'accounts' | 'kommo';
 
 export interface TableAccess {
   table: TableId;
@@ -80,6 +84,8 @@ export interface FunctionSpec {
   manageConnections: boolean;
   /** Queues (declared by a `queue` trigger of some function) this function sends to. */
   sendsTo?: readonly string[];
+  /** Functions of the manifest this one invokes (asynchronously). */
+  invokes?: readonly string[];
   triggers: readonly Trigger[];
 }
 
@@ -138,13 +144,16 @@ export const FUNCTIONS = {
   },
   agents: {
     entry: 'agents',
-    description: 'Read and replace the user → extension map',
+    description:
+      'Read the user → extension map; an admin’s save re-reads it from Kommo (or takes it, without OAuth)',
     memoryMb: 256,
     timeoutSeconds: 10,
-    env: ['STATE_TABLE', 'ACCOUNTS_TABLE'],
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'KOMMO_TABLE'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
       { table: 'state', actions: ['GetItem', 'PutItem'] },
+      // The installation's tokens (refreshed under a lease) and the time of the last settings sync.
+      { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
     ],
     manageConnections: false,
     triggers: [
@@ -193,6 +202,79 @@ export const FUNCTIONS = {
     access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem'] }],
     manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$default' }],
+  },
+  oauthRedirect: {
+    entry: 'oauth-redirect',
+    description: 'Kommo’s Redirect URI: stores the code at once, exchanges it asynchronously',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['KOMMO_TABLE', 'INSTALL_FUNCTION_NAME'],
+    access: [{ table: 'kommo', actions: ['GetItem', 'PutItem'] }],
+    manageConnections: false,
+    invokes: ['kommoInstall'],
+    triggers: [{ kind: 'http', method: 'GET', path: '/oauth/kommo' }],
+  },
+  kommoInstall: {
+    entry: 'kommo-install',
+    description: 'Exchanges one stored OAuth code: tokens, the account, its settings',
+    memoryMb: 256,
+    // Exchange, account and settings, each with retries; the code's lease (60 s) lets a rerun take over.
+    timeoutSeconds: 120,
+    // One container: a flood of forged codes at the public Redirect URL queues instead of fanning out past
+    // Kommo's rate limit (which would get this deployment's IP blocked).
+    reservedConcurrency: 1,
+    env: ['KOMMO_TABLE', 'ACCOUNTS_TABLE', 'STATE_TABLE'],
+    access: [
+      { table: 'kommo', actions: ['GetItem', 'PutItem', 'UpdateItem'] },
+      { table: 'accounts', actions: ['GetItem', 'PutItem', 'DeleteItem'] },
+      { table: 'state', actions: ['PutItem'] },
+    ],
+    manageConnections: false,
+    triggers: [],
+  },
+  kommoMaintenance: {
+    entry: 'kommo-maintenance',
+    description: 'Hourly: lost exchanges, token refresh, settings sync, purge of disabled accounts',
+    memoryMb: 256,
+    timeoutSeconds: 600,
+    reservedConcurrency: 1,
+    env: ['KOMMO_TABLE', 'ACCOUNTS_TABLE', 'STATE_TABLE'],
+    access: [
+      // Scan: the sweep over installations and pending codes (a few items per account).
+      { table: 'kommo', actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'] },
+      { table: 'accounts', actions: ['GetItem', 'PutItem', 'DeleteItem'] },
+      { table: 'state', actions: ['PutItem'] },
+    ],
+    manageConnections: false,
+    triggers: [{ kind: 'schedule', everyMinutes: 60 }],
+  },
+  oauthDisabled: {
+    entry: 'oauth-disabled',
+    description:
+      'Kommo’s disable hook: verified, then tokens deleted, sockets closed, the account turned off',
+    memoryMb: 256,
+    timeoutSeconds: 25,
+    env: ['KOMMO_TABLE', 'ACCOUNTS_TABLE', 'STATE_TABLE', 'WS_CALLBACK_URL'],
+    access: [
+      { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
+      { table: 'accounts', actions: ['GetItem', 'PutItem'] },
+      { table: 'state', actions: ['GetItem', 'BatchGetItem', 'DeleteItem', 'UpdateItem'] },
+    ],
+    manageConnections: true,
+    triggers: [{ kind: 'http', method: 'GET', path: '/oauth/kommo/disabled' }],
+  },
+  webhookSettings: {
+    entry: 'webhook-settings',
+    description: 'Admins see and rotate their phone system’s webhook URL and secret',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['ACCOUNTS_TABLE'],
+    access: [{ table: 'accounts', actions: ['GetItem', 'PutItem'] }],
+    manageConnections: false,
+    triggers: [
+      { kind: 'http', method: 'GET', path: '/settings/webhook' },
+      { kind: 'http', method: 'POST', path: '/settings/webhook' },
+    ],
   },
 } as const satisfies Record<string, FunctionSpec>;
 

@@ -6,9 +6,15 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiGatewayPusher } from '../adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../adapters/dynamo-accounts';
+import { DynamoInstallCodeStore } from '../adapters/dynamo-install-codes';
+import { DynamoInstallationStore } from '../adapters/dynamo-installations';
+import { cachedIntegration, DynamoIntegrationStore } from '../adapters/dynamo-integration';
 import { DynamoStateStore } from '../adapters/dynamo-state';
-import { readTuning, requireEnv } from '../config';
-import { systemClock } from '../ports';
+import { readKommoApiOrigin, readTuning, requireEnv } from '../config';
+import { jsonLogger } from '../logger';
+import { type SocketCloser, systemClock } from '../ports';
+import type { KommoDeps } from '../usecases/kommo-deps';
+import { type KommoWiring, kommoServices } from '../usecases/kommo-services';
 import { FUNCTIONS, type FunctionName } from './manifest';
 
 /** The variables the manifest declares for this function, checked together so one error names all missing. */
@@ -18,7 +24,7 @@ export const environment = <F extends FunctionName>(fn: F) =>
 export const tuning = readTuning(process.env);
 
 let dynamo: DynamoDBClient | undefined;
-const dynamoClient = () => {
+export const dynamoClient = () => {
   dynamo ??= new DynamoDBClient({});
   return dynamo;
 };
@@ -34,3 +40,39 @@ export const pusher = (callbackUrl: string) =>
     new ApiGatewayManagementApiClient({ endpoint: callbackUrl, maxAttempts: 4 }),
     tuning.pushTimeoutMs,
   );
+
+/** Functions without the management API grant must never try to close a socket. */
+const noSocketCloser: SocketCloser = {
+  close: async () => {
+    throw new Error('this function has no @connections access');
+  },
+};
+
+/**
+ * The Kommo side for one function: its stores in the Kommo table, the account and state stores, and one
+ * limiter/token service/API client per container. `callbackUrl` only where sockets are closed (disable hook).
+ */
+export const kommo = (
+  tables: { kommo: string; accounts: string; state: string },
+  service: string,
+  callbackUrl?: string,
+  /** Request-path functions bound their Kommo time tighter than background ones. */
+  tuning: Pick<KommoWiring, 'timeoutMs' | 'retry' | 'maxRetryAfterMs' | 'waitMs'> = {},
+): KommoDeps => {
+  const state = stateStore(tables.state);
+  return kommoServices({
+    integration: cachedIntegration(new DynamoIntegrationStore(dynamoClient(), tables.kommo), () =>
+      Date.now(),
+    ),
+    codes: new DynamoInstallCodeStore(dynamoClient(), tables.kommo),
+    installations: new DynamoInstallationStore(dynamoClient(), tables.kommo),
+    accounts: new DynamoAccountStore(dynamoClient(), tables.accounts),
+    agents: state,
+    connections: state,
+    closer: callbackUrl ? pusher(callbackUrl) : noSocketCloser,
+    clock: systemClock,
+    logger: jsonLogger(service),
+    apiOrigin: readKommoApiOrigin(process.env),
+    ...tuning,
+  });
+};

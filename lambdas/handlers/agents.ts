@@ -1,14 +1,25 @@
-/** GET/PUT /agents: the account's Kommo user → extension map (the widget's `users`-type setting). */
+/**
+ * GET/PUT /agents: the account's Kommo user → extension map (the widget's `users`-type setting).
+ *
+ * For an account installed from Kommo (OAuth), PUT is only a nudge: the backend re-reads the settings from
+ * Kommo's API and ignores the browser's body. The body is trusted only for private integrations registered
+ * with `accounts add`, which have no token to read Kommo with.
+ */
 import * as v from 'valibot';
 import { type AccountSecrets, verifyKommoToken } from '../core/auth';
 import { HttpProblem } from '../core/problem';
 import { describeIssues } from '../core/protocol';
+import type { AgentMap } from '../core/routing';
 import { normaliseAgentMap } from '../core/routing';
-import type { AgentStore, Clock, Logger } from '../ports';
+import type { Account, AgentStore, Clock, Logger } from '../ports';
 import { type HttpHandler, header, isJsonContentType, json, parseJson, rawBody, withProblems } from './http';
 
 export interface AgentsDeps {
-  account: (subdomain: string) => Promise<AccountSecrets | undefined>;
+  account: (
+    subdomain: string,
+  ) => Promise<(AccountSecrets & Pick<Account, 'kommoAccountId' | 'status'>) | undefined>;
+  /** Re-read the map from Kommo for an installed account (absent where the backend cannot call Kommo). */
+  syncFromKommo?: (kommoAccountId: number, subdomain: string) => Promise<AgentMap>;
   agents: AgentStore;
   clock: Clock;
   logger: Logger;
@@ -49,6 +60,37 @@ export const makeAgentsHandler = (deps: AgentsDeps): HttpHandler =>
         'forbidden',
         'only a Kommo account administrator may change the extension map',
       );
+    }
+    const account = await deps.account(identity.subdomain);
+    if (account?.kommoAccountId !== undefined && deps.syncFromKommo) {
+      if (account.status === 'needs_reauth' || account.status === 'disabled') {
+        throw new HttpProblem(
+          409,
+          'conflict',
+          'Callbridge lost its access to this Kommo account: install the integration again, then save',
+        );
+      }
+      let map: AgentMap;
+      try {
+        map = await deps.syncFromKommo(account.kommoAccountId, identity.subdomain);
+      } catch (error) {
+        deps.logger.warn('agent map sync from kommo failed', {
+          subdomain: identity.subdomain,
+          error: error instanceof Error ? error.name : 'unknown',
+          code: (error as { code?: unknown }).code,
+        });
+        throw new HttpProblem(
+          503,
+          'unavailable',
+          'Kommo could not be read just now; save again, or wait for the next sync (every 6 hours)',
+        );
+      }
+      deps.logger.info('agent map synced from kommo', {
+        subdomain: identity.subdomain,
+        by: identity.userId,
+        agents: Object.keys(map).length,
+      });
+      return json(200, { agents: map, source: 'kommo' });
     }
     const body = rawBody(event);
     if (body.byteLength > MAX_BODY_BYTES) {

@@ -1,12 +1,12 @@
 /** POST /tickets: a Kommo disposable token in, a single-use WebSocket ticket out. */
 import { type AccountSecrets, issueTicket, TICKET_TTL_SECONDS, verifyKommoToken } from '../core/auth';
 import { HttpProblem } from '../core/problem';
-import { PROTOCOL_VERSION } from '../core/protocol';
-import type { CallIndex, Clock, Logger, TicketStore } from '../ports';
+import { PROTOCOL_VERSION, reauthorizationNotice } from '../core/protocol';
+import type { Account, CallIndex, Clock, Logger, TicketStore } from '../ports';
 import { type HttpHandler, header, json, withProblems } from './http';
 
 export interface TicketsDeps {
-  account: (subdomain: string) => Promise<AccountSecrets | undefined>;
+  account: (subdomain: string) => Promise<(AccountSecrets & Pick<Account, 'status'>) | undefined>;
   tickets: TicketStore;
   /** For the seq a fresh client resumes after, so even its first socket misses nothing. */
   events: Pick<CallIndex, 'latestSeq'>;
@@ -23,6 +23,19 @@ export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
     }
     const now = new Date(deps.clock.now());
     const identity = await verifyKommoToken(header(event, 'x-auth-token'), deps.account, now);
+    const status = (await deps.account(identity.subdomain))?.status;
+    if (status === 'disabled') {
+      // Kommo also calls the disable hook when only access is revoked and the widget stays loaded: its
+      // admins are told, once, what to do.
+      throw new HttpProblem(
+        410,
+        'account_disabled',
+        'Callbridge is disabled for this Kommo account; install it again',
+        undefined,
+        {},
+        identity.isAdmin ? { notice: reauthorizationNotice() } : undefined,
+      );
+    }
     const issued = issueTicket(identity, now);
     const [seq] = await Promise.all([
       deps.events.latestSeq(identity.subdomain),
@@ -40,5 +53,7 @@ export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
       isAdmin: identity.isAdmin,
       protocol: PROTOCOL_VERSION,
       seq,
+      // Additive: only admins can act on it, so only they get it; the widget shows it once.
+      ...(status === 'needs_reauth' && identity.isAdmin ? { notice: reauthorizationNotice() } : {}),
     });
   });

@@ -48,6 +48,13 @@ export const makeWebhookHandler = (deps: WebhookDeps): HttpHandler =>
     const signed = readWebhookHeaders(headers);
     const text = body.toString('utf8');
     verifySignature(text, signed, activeWebhookSecrets(account, now), Math.floor(now / 1000));
+    if (account.status === 'disabled') {
+      throw new HttpProblem(
+        410,
+        'account_disabled',
+        'Callbridge was disabled in this Kommo account; events are not accepted until it is installed again',
+      );
+    }
     const parsed = parseCallEvent(parseJson(text));
     if (!parsed.ok) {
       throw new HttpProblem(

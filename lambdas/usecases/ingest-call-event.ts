@@ -127,7 +127,12 @@ const apply = async (
     }
     if (incoming.type === 'call.recording' && current) {
       // The call's own state and identity (fixed by its first event), plus the recording.
-      callEvent.type = current.state === 'ringing' ? 'call.ringing' : current.state === 'answered' ? 'call.answered' : 'call.ended';
+      callEvent.type =
+        current.state === 'ringing'
+          ? 'call.ringing'
+          : current.state === 'answered'
+            ? 'call.answered'
+            : 'call.ended';
       callEvent.call = { ...current.call, ...incoming.call };
     }
     const audience = resolveAudience(callEvent.agents, agentMap);

@@ -1,7 +1,12 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import WebSocket from 'ws';
 import { mintKommoToken } from '../../infra/local/kommo-token';
-import { LOCAL_TABLES, type LocalStackOptions, startLocalStack } from '../../infra/local/stack';
+import {
+  assertNoDenials,
+  LOCAL_TABLES,
+  type LocalStackOptions,
+  startLocalStack,
+} from '../../infra/local/stack';
 import { type AccountRecord, newAccount } from '../../lambdas/core/accounts';
 import type { CallEvent, ServerMessage } from '../../lambdas/core/protocol';
 import { signWebhook } from '../../lambdas/core/webhook-signature';
@@ -97,7 +102,11 @@ export const startTestStack = async (options: LocalStackOptions = {}) => {
       .sort();
   };
 
-  return { stack, acme, globex, token, ticket, connect, webhook, post, items, stop: () => stack.stop() };
+  const stop = async () => {
+    await stack.stop();
+    assertNoDenials(stack);
+  };
+  return { stack, acme, globex, token, ticket, connect, webhook, post, items, stop };
 };
 
 let callCounter = 0;

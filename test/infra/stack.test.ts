@@ -75,7 +75,7 @@ describe('CallbridgeStack', () => {
 
   it('runs every handler on arm64 Node.js 24 with source maps', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(fns)).toHaveLength(8);
+    expect(Object.keys(fns)).toHaveLength(Object.keys(FUNCTIONS).length);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -88,15 +88,27 @@ describe('CallbridgeStack', () => {
     const readers = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('Accounts'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(readers.sort()).toEqual(['Agents', 'ProviderWebhook', 'Tickets', 'Webhook']);
+    // The Kommo functions read the integration's secret key and tokens, under the same KMS key; the
+    // redirect function only writes codes, but those are secrets too.
+    expect(readers.sort()).toEqual([
+      'Agents',
+      'KommoInstall',
+      'KommoMaintenance',
+      'OauthDisabled',
+      'OauthRedirect',
+      'ProviderWebhook',
+      'Tickets',
+      'Webhook',
+      'WebhookSettings',
+    ]);
   });
 
-  it('lets only the webhook functions and $default post to connections', () => {
+  it('lets only the webhook functions, $default and the disable hook manage connections', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const posters = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('execute-api:ManageConnections'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(posters.sort()).toEqual(['DefaultRoute', 'ProviderWebhook', 'Webhook']);
+    expect(posters.sort()).toEqual(['DefaultRoute', 'OauthDisabled', 'ProviderWebhook', 'Webhook']);
   });
 
   it('logs access on both stages and retains function logs', () => {
@@ -131,7 +143,7 @@ describe('CallbridgeStack', () => {
           .sort();
       const onIndex = (r: string) => r.includes('/index/');
       const onTable = (logical: string) => (r: string) => r.includes(logical) && !onIndex(r);
-      const declared = (table: 'state' | 'accounts', index: boolean) =>
+      const declared = (table: 'state' | 'accounts' | 'kommo', index: boolean) =>
         [...allowedCalls(spec, table, index)].map((a) => `dynamodb:${a}`).sort();
       expect(granted(onTable('State')), `${name} on the state table`).toEqual(declared('state', false));
       expect(granted(onIndex), `${name} on the account index`).toEqual(declared('state', true));
@@ -139,7 +151,11 @@ describe('CallbridgeStack', () => {
         declared('accounts', false),
       );
     }
-    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('dynamodb:Scan');
+    // Scan only where a whole table is swept on purpose: the hourly Kommo maintenance over its own table.
+    const scanners = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p).includes('dynamodb:Scan'))
+      .map(([id]) => id.replace(/Fn.*$/, ''));
+    expect(scanners).toEqual(['KommoMaintenance']);
     // The finding that started this: a widget's ticket request reads the account's latest seq.
     expect(allowedCalls(FUNCTIONS.tickets, 'state', false).has('GetItem')).toBe(true);
   });
@@ -161,8 +177,8 @@ describe('CallbridgeStack', () => {
   it('alarms on DynamoDB throttling of both tables, and on push failures', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
     const throttles = alarms.filter((a) => /ThrottleEvents$/.test(a.MetricName));
-    // Two tables × read/write (an index, were there one, would get its own pair).
-    expect(throttles).toHaveLength(4);
+    // Three tables × read/write (an index, were there one, would get its own pair).
+    expect(throttles).toHaveLength(6);
     const pushFailures = alarms.filter((a) => a.MetricName === 'PushFailures');
     expect(pushFailures.map((a) => a.Dimensions[0].Value).sort()).toEqual([
       'default',
@@ -219,13 +235,39 @@ describe('CallbridgeStack', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties.MetricName,
     );
-    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(8);
-    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(8);
+    expect(alarms.filter((m) => m === 'Errors')).toHaveLength(Object.keys(FUNCTIONS).length);
+    expect(alarms.filter((m) => m === 'Throttles')).toHaveLength(Object.keys(FUNCTIONS).length);
     expect(alarms).toEqual(expect.arrayContaining(['5xx', 'IntegrationError', 'ExecutionError']));
   });
 
+  it('has the Kommo routes, an encrypted Kommo table and the hourly maintenance schedule', () => {
+    for (const key of [
+      'GET /oauth/kommo',
+      'GET /oauth/kommo/disabled',
+      'GET /settings/webhook',
+      'POST /settings/webhook',
+    ]) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key });
+    }
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
+      }),
+    });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    // The install and maintenance functions run one container each, under the one limiter.
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
+    const invokers = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p).includes('lambda:InvokeFunction'))
+      .map(([id]) => id.replace(/Fn.*$/, ''));
+    expect(invokers).toEqual(['OauthRedirect']);
+  });
+
   it('outputs what the CLI and the widget build read', () => {
-    for (const name of ['WebSocketUrl', 'HttpApiUrl', 'TableName', 'AccountsTableName'])
+    for (const name of ['WebSocketUrl', 'HttpApiUrl', 'TableName', 'AccountsTableName', 'KommoTableName'])
       template.hasOutput(name, {});
   });
 

@@ -75,6 +75,9 @@ export class CallbridgeRuntime {
   private outageReported = false;
   private tokenReported = false;
   private configReported = false;
+  private reauthReported = false;
+  /** From the ticket answer: whether this Kommo user is an account admin (the settings show admin tools). */
+  isAdmin = false;
   private status: SocketStatus = 'idle';
   private downSince: number | undefined;
   private watchdog: unknown;
@@ -251,6 +254,33 @@ export class CallbridgeRuntime {
     }
   }
 
+  /** Admins only: the webhook URL and secret for the phone system (`reveal`), or a freshly rotated secret. */
+  async webhookSecret(action: 'reveal' | 'rotate'): Promise<{ url?: string; secret?: string } | undefined> {
+    const api = this.apiUrl();
+    if (!api) return undefined;
+    try {
+      const response = await toPromise(
+        this.deps.self.$authorizedAjax({
+          url: `${api}/settings/webhook${action === 'reveal' ? '?reveal=1' : ''}`,
+          method: action === 'reveal' ? 'GET' : 'POST',
+          type: action === 'reveal' ? 'GET' : 'POST',
+          dataType: 'json',
+        }),
+      );
+      const { url, secret } = (response ?? {}) as { url?: unknown; secret?: unknown };
+      return {
+        ...(typeof url === 'string' ? { url } : {}),
+        ...(typeof secret === 'string' ? { secret } : {}),
+      };
+    } catch (error) {
+      const status = httpStatusOf(error);
+      this.addError(
+        this.t('settings.save_failed').replace('{reason}', status ? `HTTP ${status}` : 'network error'),
+      );
+      return undefined;
+    }
+  }
+
   // --- socket ---
 
   private async ticketUrl(api: string): Promise<TicketUrl> {
@@ -270,12 +300,28 @@ export class CallbridgeRuntime {
         this.reportError('token');
         throw new TicketRefusedError(`the backend refused the Kommo token (HTTP ${status})`);
       }
+      if (status === 410) {
+        // Turned off in Kommo: admins are told once to install again; an agent's widget waits quietly
+        // (the socket keeps retrying with backoff, so a re-installation brings it back without a reload).
+        const notice = (error as { responseJSON?: { notice?: { code?: unknown } } }).responseJSON?.notice;
+        if (notice?.code === 'needs_reauthorization') this.reportError('reauth');
+        this.outageReported = true;
+        throw new TicketRefusedError('Callbridge is disabled for this Kommo account (HTTP 410)');
+      }
       throw error;
     }
-    const { url, seq } = (response ?? {}) as { url?: unknown; seq?: unknown };
+    const { url, seq, isAdmin, notice } = (response ?? {}) as {
+      url?: unknown;
+      seq?: unknown;
+      isAdmin?: unknown;
+      notice?: { code?: unknown };
+    };
     if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) {
       throw new Error('the ticket response has no socket url');
     }
+    this.isAdmin = isAdmin === true;
+    // Additive protocol field: the installation needs re-authorization; only admins are sent it.
+    if (notice?.code === 'needs_reauthorization') this.reportError('reauth');
     return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? { url, seq } : url;
   }
 
@@ -452,13 +498,17 @@ export class CallbridgeRuntime {
     if (sdk && typeof sdk.setCallingStatus === 'function') sdk.setCallingStatus(value);
   }
 
-  private reportError(kind: 'config' | 'token' | 'outage') {
+  private reportError(kind: 'config' | 'token' | 'outage' | 'reauth') {
     // Only the tab that holds the socket knows; among solo tabs, the first to claim it says it.
     if (this.role === 'follower' || this.role === 'stopped') return;
     if (this.role === 'solo' && this.claims?.claim(`error:${kind}`, 5 * 60_000) === false) return;
     if (kind === 'config') {
       if (this.configReported) return;
       this.configReported = true;
+    } else if (kind === 'reauth') {
+      // Once per page: every reconnect's ticket repeats the notice, the admin needs to read it once.
+      if (this.reauthReported) return;
+      this.reauthReported = true;
     } else if (kind === 'token') {
       if (this.tokenReported) return;
       this.tokenReported = true;

@@ -101,6 +101,39 @@ const renderSettings = (runtime: CallbridgeRuntime, $modal: unknown) => {
       url,
     );
   }
+  if (runtime.isAdmin) {
+    // The secret is fetched only when asked for, and never kept in the page beyond this box.
+    const secretRow = document.createElement('div');
+    const buttons = document.createElement('div');
+    buttons.style.marginTop = '6px';
+    const show = (text: string) => {
+      secretRow.replaceChildren();
+      const b = document.createElement('b');
+      b.textContent = `${runtime.t('settings.webhook_secret')}: `;
+      const code = document.createElement('code');
+      code.className = 'callbridge-secret';
+      code.textContent = text;
+      code.style.userSelect = 'all';
+      secretRow.append(b, code);
+    };
+    for (const [key, action] of [
+      ['settings.show_secret', 'reveal'],
+      ['settings.rotate_secret', 'rotate'],
+    ] as const) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = `callbridge-${action}`;
+      button.textContent = runtime.t(key);
+      button.style.marginRight = '6px';
+      button.addEventListener('click', async () => {
+        const result = await runtime.webhookSecret(action);
+        if (result?.secret)
+          show(action === 'rotate' ? `${result.secret} — ${runtime.t('settings.rotated')}` : result.secret);
+      });
+      buttons.append(button);
+    }
+    box.append(secretRow, buttons);
+  }
   root.append(box);
 };
 

@@ -163,6 +163,40 @@
     });
   }
 
+  // --- the Kommo installation (OAuth against the emulator) ---
+  const showKommo = async () => {
+    try {
+      const kommo = await (await fetch('/demo/kommo')).json();
+      const i = kommo.installation;
+      $id('kommo-state').textContent = i
+        ? `Kommo account ${i.accountId}: installation ${i.status}, account ${kommo.accountStatus}\n` +
+          `access token expires ${i.tokenExpiresAt ?? '–'}; settings synced ${i.settingsSyncedAt ?? 'never'}\n` +
+          `extensions from Kommo: ${JSON.stringify(kommo.agents)}`
+        : `Not installed from Kommo yet (account: ${kommo.accountStatus}).`;
+    } catch {
+      $id('kommo-state').textContent = '?';
+    }
+  };
+  if (config.kommo) {
+    $id('kommo-consent').addEventListener('click', () => {
+      // Kommo's site button opens its consent window as a popup (mode=popup).
+      window.open(config.kommo.consentUrl, 'kommo-oauth', 'width=520,height=560');
+    });
+    for (const [id, path] of [
+      ['kommo-widget-install', '/demo/kommo/install'],
+      ['kommo-disable', '/demo/kommo/disable'],
+    ]) {
+      $id(id).addEventListener('click', async () => {
+        await fetch(path, { method: 'POST' });
+        await showKommo();
+      });
+    }
+    setInterval(showKommo, 2000);
+    showKommo();
+  } else {
+    $id('kommo-install').hidden = true;
+  }
+
   // --- how many sockets the backend holds for this agent ---
   const poll = async () => {
     // The widget marks whether this tab holds the agent's socket (leader) or listens (follower).
