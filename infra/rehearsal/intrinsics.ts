@@ -58,6 +58,8 @@ const arnOf = (template: CfnTemplate, logicalId: string): string => {
       return `arn:aws:sns:${regional}:${id}`;
     case 'AWS::SQS::Queue':
       return `arn:aws:sqs:${regional}:${id}`;
+    case 'AWS::Events::Rule':
+      return `arn:aws:events:${regional}:rule/${id}`;
     default:
       throw new Error(`rehearsal: no ARN for ${logicalId} (${resource?.Type})`);
   }

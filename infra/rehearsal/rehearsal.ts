@@ -16,6 +16,7 @@ import { startDynalite } from '../local/stack';
 import { WS_STAGE } from '../routes';
 import { evaluate, keyDelegatesToIam, type NamedPolicy, rolePolicies, type Statement } from './iam';
 import { type CfnTemplate, physicalId, REHEARSAL_ACCOUNT, REHEARSAL_REGION, resolve } from './intrinsics';
+import { startLambdaApi } from './lambda-api';
 import { LambdaFunction } from './lambda-runtime';
 
 export interface RehearsalInput {
@@ -25,6 +26,11 @@ export interface RehearsalInput {
   nodeBinary: string;
   /** GSI lag of the DynamoDB stand-in (AWS: usually under a second, unbounded in the worst case). */
   indexLagMs: number;
+  /**
+   * Where the outside world the functions talk to is, standing in for the internet as AWS_ENDPOINT_URL_* stand
+   * in for AWS's network: e.g. `{ KOMMO_API_ORIGIN: <the Kommo emulator> }`. Added to every function.
+   */
+  network?: Record<string, string>;
 }
 
 export interface AccessRecord {
@@ -49,6 +55,10 @@ export interface Rehearsal {
   access: AccessRecord[];
   /** A DynamoDB client with every permission (the operator's, for seeding accounts). */
   admin: DynamoDBClient;
+  /** Run a scheduled function as EventBridge would, through the template's Rule, target and permission. */
+  runSchedule(functionLogicalIdPrefix: string): Promise<unknown>;
+  /** Resolves when every asynchronous invocation queued so far has finished. */
+  settleInvocations(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -215,6 +225,17 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
           )),
     );
 
+  const lambdaApi = await startLambdaApi({
+    resolve: (name) => functionIds.find((id) => physicalId(template, id) === name),
+    arnOf: (id) => resolve(template, { 'Fn::GetAtt': [id, 'Arn'] }) as string,
+    authorize: (accessKeyId, action, resource) => decide(accessKeyId, action, resource),
+    invoke: (id, event) => {
+      const target = functions.get(id);
+      if (!target) return Promise.reject(new Error(`no function ${id}`));
+      return target.invoke(event);
+    },
+  });
+
   const gateway = new LocalGateway({
     corsOrigins: ['https://*.kommo.com'],
     routes: httpRoutes,
@@ -271,6 +292,8 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
             AWS_SECRET_ACCESS_KEY: 'rehearsal-secret',
             AWS_SESSION_TOKEN: 'rehearsal-session',
             AWS_ENDPOINT_URL_DYNAMODB: front.endpoint,
+            AWS_ENDPOINT_URL_LAMBDA: lambdaApi.endpoint,
+            ...input.network,
             TZ: ':UTC',
             PATH: '/usr/bin:/bin',
           },
@@ -311,8 +334,38 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
     credentials: { accessKeyId: ADMIN_KEY, secretAccessKey: 'x' },
   });
 
+  // EventBridge: a Rule's target may run a function only where a permission lets events.amazonaws.com do it.
+  const runSchedule = async (prefix: string) => {
+    const fn = functionIds.find((id) => id.startsWith(prefix));
+    if (!fn) throw new Error(`rehearsal: no function ${prefix}`);
+    const rule = ofType(resources, 'AWS::Events::Rule').find(([, r]) =>
+      JSON.stringify(r.Properties?.Targets ?? []).includes(`"${fn}"`),
+    );
+    if (!rule) throw new Error(`template: no schedule targets ${fn}`);
+    const ruleArn = `arn:aws:events:${REHEARSAL_REGION}:${REHEARSAL_ACCOUNT}:rule/${physicalId(template, rule[0])}`;
+    const allowed = permissions.some(
+      (p) => functionIdIn(p.FunctionName) === fn && p.Principal === 'events.amazonaws.com',
+    );
+    if (!allowed) throw new Error(`EventBridge is not allowed to invoke ${fn} (${ruleArn})`);
+    return functions.get(fn)?.invoke({
+      version: '0',
+      id: crypto.randomUUID(),
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: REHEARSAL_ACCOUNT,
+      time: new Date().toISOString(),
+      region: REHEARSAL_REGION,
+      resources: [ruleArn],
+      detail: {},
+    });
+  };
+
   return {
     url: gateway.url,
+    runSchedule,
+    settleInvocations: async () => {
+      while (lambdaApi.pending.size > 0) await Promise.all([...lambdaApi.pending]);
+    },
     webSocketUrl: `${gateway.url.replace(/^http/, 'ws')}/${WS_STAGE}`,
     gateway,
     front,
@@ -323,6 +376,7 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
     async stop() {
       await Promise.all([...functions.values()].map((f) => f.close()));
       await gateway.close();
+      await lambdaApi.close();
       admin.destroy();
       await front.close();
       await db.close();

@@ -3,17 +3,36 @@
  * routes and its IAM policies (see infra/rehearsal/). The story an admin and an agent live through on AWS runs
  * through it; a call the template's policies do not allow fails as on AWS.
  */
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KommoEmulator } from '../../infra/local/kommo/emulator';
 import { mintKommoToken } from '../../infra/local/kommo-token';
 import type { CfnTemplate } from '../../infra/rehearsal/intrinsics';
 import { lambdaNodeBinary } from '../../infra/rehearsal/node24';
 import { type Rehearsal, startRehearsal } from '../../infra/rehearsal/rehearsal';
 import { type Synthesized, synthesize } from '../../infra/rehearsal/synth';
 import { DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
+import { DynamoIntegrationStore } from '../../lambdas/adapters/dynamo-integration';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import { newAccount } from '../../lambdas/core/accounts';
 import { signWebhook } from '../../lambdas/core/webhook-signature';
 import { sleep, TestSocket } from '../helpers/stack';
+
+const KOMMO_CLIENT_ID = '6b1f8c2e-3d4a-4b5c-9d6e-7f8091a2b3c4';
+const KOMMO_SECRET = 'rehearsal-kommo-integration-secret-key-0123456789';
+const KOMMO_ACCOUNT = 40_001;
+const acmeKommo = () => ({
+  id: KOMMO_ACCOUNT,
+  subdomain: 'initech',
+  users: [
+    { id: 301, name: 'Ada Admin', isAdmin: true },
+    { id: 302, name: 'Linus Agent' },
+  ],
+  contacts: [],
+  widgetSettings: { phones: { '301': '201', '302': '202' } },
+});
+
 import { twilio } from '../providers/fixtures/twilio';
 import { twilioSign } from '../providers/signers';
 
@@ -27,13 +46,126 @@ beforeAll(() => {
   synthesized = synthesize();
 }, 180_000);
 
+let kommo: KommoEmulator;
+beforeAll(async () => {
+  kommo = new KommoEmulator({
+    accounts: [acmeKommo()],
+    integration: {
+      clientId: KOMMO_CLIENT_ID,
+      clientSecret: KOMMO_SECRET,
+      redirectUri: 'pending',
+      widgetCode: 'callbridge',
+    },
+  });
+  await kommo.listen();
+});
+afterAll(() => kommo.close());
+
 const start = (template: CfnTemplate = synthesized.template) =>
   startRehearsal({
     template,
     assets: synthesized.assets,
     nodeBinary: lambdaNodeBinary(),
     indexLagMs: INDEX_LAG_MS,
+    // Kommo's API, as the functions would reach it over the internet.
+    network: { KOMMO_API_ORIGIN: kommo.url },
   });
+
+/**
+ * Installed from Kommo: the emulator calls the Redirect URI, the redirect function invokes the install
+ * function asynchronously, which exchanges the code; an admin saves (settings re-read from Kommo), sees the
+ * webhook secret, the hourly job runs, and Kommo's disable hook turns the account off.
+ */
+const kommoStory = async (r: Rehearsal) => {
+  const tableOf = (prefix: string) =>
+    Object.entries(r.tables).find(([id]) => id.startsWith(prefix))?.[1] ?? '';
+  kommo.integration.redirectUri = `${r.url}/oauth/kommo`;
+  kommo.integration.disableHookUrl = `${r.url}/oauth/kommo/disabled`;
+  await new DynamoIntegrationStore(r.admin, tableOf('Kommo')).putIntegration({
+    clientId: KOMMO_CLIENT_ID,
+    clientSecret: KOMMO_SECRET,
+    redirectUri: kommo.integration.redirectUri,
+    widgetCode: 'callbridge',
+    updatedAt: Date.now(),
+  });
+  expect(await kommo.installWidget(KOMMO_ACCOUNT)).toMatchObject({ status: 200 });
+  await r.settleInvocations();
+  const accounts = new DynamoAccountStore(r.admin, tableOf('Accounts'));
+  expect(await accounts.getAccount('initech')).toMatchObject({ kommoAccountId: KOMMO_ACCOUNT });
+  const token = (userId: number, isAdmin = false) =>
+    mintKommoToken({
+      subdomain: 'initech',
+      clientSecret: KOMMO_SECRET,
+      integrationId: KOMMO_CLIENT_ID,
+      userId,
+      isAdmin,
+      accountId: KOMMO_ACCOUNT,
+    });
+  const saved = await fetch(`${r.url}/agents`, {
+    method: 'PUT',
+    headers: { 'x-auth-token': await token(301, true), 'content-type': 'application/json' },
+    body: JSON.stringify({ agents: { '301': '201' } }),
+  });
+  expect(saved.status).toBe(200);
+  const settings = await fetch(`${r.url}/settings/webhook?reveal=1`, {
+    headers: { 'x-auth-token': await token(301, true) },
+  });
+  expect(settings.status).toBe(200);
+  expect(await settings.json()).toMatchObject({ secret: expect.stringMatching(/^whsec_/) });
+  const rotated = await fetch(`${r.url}/settings/webhook`, {
+    method: 'POST',
+    headers: { 'x-auth-token': await token(301, true) },
+  });
+  expect(rotated.status).toBe(200);
+
+  // Time passes (the functions run on the real clock, so the installation is aged instead): the hourly job
+  // refreshes tokens close to expiry and re-reads settings older than 6 hours.
+  const kommoTable = tableOf('Kommo');
+  const age = (update: string, values: Record<string, unknown>) =>
+    r.admin.send(
+      new UpdateItemCommand({
+        TableName: kommoTable,
+        Key: marshall({ pk: `INSTALL#${KOMMO_ACCOUNT}` }),
+        UpdateExpression: update,
+        ExpressionAttributeValues: marshall(values),
+      }),
+    );
+  await age('SET tokens.expiresAt = :soon, settingsSyncedAt = :old', {
+    ':soon': Date.now() + 3600_000,
+    ':old': Date.now() - 7 * 3600_000,
+  });
+  kommo.setWidgetSettings(KOMMO_ACCOUNT, { phones: { '301': '201', '302': '203' } });
+  expect(await r.runSchedule('KommoMaintenance')).toMatchObject({ refreshed: 1, synced: 1 });
+
+  // Kommo renamed the account; a re-install moves it to the new name.
+  kommo.account(KOMMO_ACCOUNT).subdomain = 'initech-two';
+  expect(await kommo.installWidget(KOMMO_ACCOUNT)).toMatchObject({ status: 200 });
+  await r.settleInvocations();
+  expect(await accounts.getAccount('initech')).toBeUndefined();
+  expect(await accounts.getAccount('initech-two')).toMatchObject({ kommoAccountId: KOMMO_ACCOUNT });
+
+  const ticket = await fetch(`${r.url}/tickets`, {
+    method: 'POST',
+    headers: {
+      'x-auth-token': await mintKommoToken({
+        subdomain: 'initech-two',
+        clientSecret: KOMMO_SECRET,
+        integrationId: KOMMO_CLIENT_ID,
+        userId: 302,
+        accountId: KOMMO_ACCOUNT,
+      }),
+    },
+  });
+  const socket = await TestSocket.open(String(((await ticket.json()) as { url: string }).url));
+  expect(await kommo.disableIntegration(KOMMO_ACCOUNT)).toBe(200);
+  expect(await accounts.getAccount('initech-two')).toMatchObject({ status: 'disabled' });
+  await expect.poll(() => socket.closed !== undefined, { timeout: 5000 }).toBe(true);
+
+  // 30 days on, the hourly job purges what a disabled account left.
+  await age('SET purgeAfter = :past', { ':past': Date.now() - 1 });
+  expect(await r.runSchedule('KommoMaintenance')).toMatchObject({ purged: 1 });
+  expect(await accounts.getAccount('initech-two')).toBeUndefined();
+};
 
 /** Admin saves extensions, an agent connects, a call rings, is answered and ends, the socket drops and resumes. */
 const story = async (r: Rehearsal) => {
@@ -126,12 +258,13 @@ const story = async (r: Rehearsal) => {
 
   const second = await connect();
   second.socket.send({ action: 'resume', after: ringing.seq });
-  const answered = await second.socket.next('call', (m) => m.view.state === 'answered');
-  const ended = await second.socket.next('call', (m) => m.view.state === 'ended');
+  // The resume answers with the call as it is now: ended (answered meanwhile), nothing left active.
   const snapshot = await second.socket.next('snapshot');
-  expect(answered.seq).toBeGreaterThan(ringing.seq);
-  expect(ended.seq).toBeGreaterThan(answered.seq);
+  expect(snapshot.seq).toBeGreaterThan(ringing.seq);
   expect(snapshot.calls).toEqual([]);
+  expect(snapshot.recent?.map((c) => [c.call.id, c.state, c.call.outcome])).toEqual([
+    ['c-rehearsal', 'ended', 'answered'],
+  ]);
   second.socket.send({ action: 'ping' });
   await second.socket.next('pong');
 
@@ -156,7 +289,7 @@ const story = async (r: Rehearsal) => {
   expect(res.body).toMatchObject({ status: 'accepted', sockets: 2 });
   await third.socket.next('call', (m) => m.view.call.id === 'c-after-connect');
   // A resume while that call rings gets it in its snapshot.
-  third.socket.send({ action: 'resume', after: ended.seq });
+  third.socket.send({ action: 'resume', after: snapshot.seq });
   const ringingSnapshot = await third.socket.next('snapshot');
   expect(ringingSnapshot.calls.map((c) => c.call.id)).toEqual(['c-after-connect']);
 
@@ -194,17 +327,23 @@ describe('the deployment, rehearsed', () => {
     const steps = await story(r);
     expect(steps).toContain('ticket: 201');
     expect(r.access.filter((a) => !a.allowed)).toEqual([]);
-    // Every function the story touches ran as a real process on Node 24 and was initialised once or more.
-    for (const [id, fn] of r.functions) {
-      expect(fn.invocations, id).toBeGreaterThan(0);
-      expect(fn.initDurations.length, id).toBeGreaterThan(0);
-    }
     // Phone numbers never reach a function's log.
     const logs = [...r.functions.values()].flatMap((f) => f.logs()).join('\n');
     expect(logs).not.toContain('5551234567');
   }, 120_000);
 
+  it('installs from Kommo, syncs settings from Kommo, runs the hourly job and honours the disable hook', async () => {
+    if (!r) throw new Error('the first story did not start the rehearsal');
+    await kommoStory(r);
+    expect(r.access.filter((a) => !a.allowed)).toEqual([]);
+  }, 120_000);
+
   it('uses every DynamoDB, KMS and @connections action the template grants: deleting any would break a step', () => {
+    // Every function ran as a real process on Node 24 and was initialised once or more.
+    for (const [id, fn] of r?.functions ?? []) {
+      expect(fn.invocations, id).toBeGreaterThan(0);
+      expect(fn.initDurations.length, id).toBeGreaterThan(0);
+    }
     const used = (r?.access ?? []).filter((a) => a.allowed && a.statement);
     const unused: string[] = [];
     for (const [id, resource] of Object.entries(synthesized.template.Resources)) {

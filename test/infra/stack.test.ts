@@ -182,6 +182,7 @@ describe('CallbridgeStack', () => {
     const pushFailures = alarms.filter((a) => a.MetricName === 'PushFailures');
     expect(pushFailures.map((a) => a.Dimensions[0].Value).sort()).toEqual([
       'default',
+      'oauthDisabled',
       'providerWebhook',
       'webhook',
     ]);

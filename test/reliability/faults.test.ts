@@ -13,15 +13,29 @@ import { WebSocket } from 'ws';
 import { mintKommoToken } from '../../infra/local/kommo-token';
 import { buildCallEvent } from '../../infra/local/signed-call';
 import { signWebhook } from '../../lambdas/core/webhook-signature';
+import { CallTracker } from '../../widget/src/calls';
 import { CallbridgeSocket, type WebSocketConstructor } from '../../widget/src/socket';
 import { callEvent, startTestStack, type TestStack } from '../helpers/stack';
 
+/**
+ * The widget's socket and call tracker: `received` is what the agent sees, one entry per pop-up, whether the
+ * call came as a push or in a resume's snapshot.
+ */
 const client = (url: string, getTicketUrl: () => Promise<string>) => {
-  const received: { id: string; state: string; seq: number }[] = [];
+  const received: { id: string; state: string }[] = [];
+  const tracker = new CallTracker();
   const socket = new CallbridgeSocket({
     getUrl: getTicketUrl,
     onMessage: (m) => {
-      if (m.type === 'call') received.push({ id: m.view.call.id, state: m.view.state, seq: m.seq });
+      const now = Date.now();
+      const effects =
+        m.type === 'call'
+          ? tracker.apply(m.view, now)
+          : m.type === 'snapshot'
+            ? tracker.reconcile(m.calls, now, { recent: m.recent, last: (m.page ?? 1) >= (m.pages ?? 1) })
+            : [];
+      for (const e of effects)
+        if (e.kind === 'popup') received.push({ id: e.view.call.id, state: e.view.state });
     },
     WebSocket: WebSocket as unknown as WebSocketConstructor,
     random: () => 0.2,
