@@ -11,7 +11,7 @@
  * needs outbound HTTP and per-provider API credentials beyond the webhook secrets stored today; it will be
  * added here when it is built, not before.
  */
-import type { CallEvent } from '../core/protocol';
+import type { IncomingEvent } from '../core/protocol';
 import type { Account, WebhookResult } from '../ports';
 
 export const PROVIDER_NAMES = ['twilio', 'telnyx', 'vonage', 'plivo', 'zadarma'] as const;
@@ -42,7 +42,8 @@ export interface ProviderReply {
 export type Normalized =
   | {
       kind: 'event';
-      event: CallEvent;
+      /** A call's state, or a recording that arrives after the call (`call.recording`). */
+      event: IncomingEvent;
       /**
        * What makes a retry of this same notification recognisable: the provider's own event id where it has
        * one, otherwise its natural key (call id + status + sequence). The edge prefixes the provider name.

@@ -1,6 +1,6 @@
 /** The mapping tables of each adapter, one provider value at a time (no network, no store). */
 import { describe, expect, it } from 'vitest';
-import { parseCallEvent } from '../../lambdas/core/protocol';
+import { type CallEvent, parseCallEvent } from '../../lambdas/core/protocol';
 import { PROVIDERS } from '../../lambdas/providers';
 import { agentIdentity, displayAddress, partiesOf } from '../../lambdas/providers/parties';
 import type { ProviderName, ProviderRequest } from '../../lambdas/providers/port';
@@ -26,9 +26,11 @@ const normalize = (provider: ProviderName, body: string, headers: Record<string,
   return result;
 };
 
-const eventOf = (provider: ProviderName, body: string) => {
+/** A call's state (not a late recording) that the provider's notification normalises to. */
+const eventOf = (provider: ProviderName, body: string): CallEvent => {
   const result = normalize(provider, body);
   if (result.kind !== 'event') throw new Error(`ignored: ${result.reason}`);
+  if (result.event.type === 'call.recording') throw new Error('a recording, not a call state');
   return result.event;
 };
 

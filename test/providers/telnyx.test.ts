@@ -47,13 +47,12 @@ describe('Telnyx Call Control webhooks', () => {
       endedAt: '2018-02-02T22:25:27.521Z',
       duration: 292,
     });
-    // call.recording.saved comes after the hangup: acknowledged so Telnyx stops retrying, not applied.
+    // call.recording.saved comes after the hangup: attached to the call, for its agent only.
     const recording = await send(telnyx.recordingSaved(unique('ev'), session));
     expect(recording.status).toBe(200);
-    expect(recording.json()).toMatchObject({ status: 'ignored' });
-    expect(String(recording.json().reason)).toContain('after the call ended');
+    await alice.next('call', (m) => m.view.call.id === session && m.view.call.recordingUrl !== undefined);
     await settle();
-    expect(statesOf(alice, session)).toEqual(['ringing', 'answered', 'ended']);
+    expect(statesOf(alice, session)).toEqual(['ringing', 'answered', 'ended', 'ended']);
     expect(statesOf(other, session)).toEqual([]);
     alice.close();
     other.close();

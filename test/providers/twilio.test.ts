@@ -168,17 +168,25 @@ describe('Twilio status callbacks', () => {
     socket.close();
   });
 
-  it('acknowledges a recording callback after the end and says why nothing changes', async () => {
+  it('attaches a recording callback that comes after the end to the call, once', async () => {
     const socket = await t.connect(7);
     const id = uniqueSid();
     await send(twilio.ringing(id));
     await send(twilio.completed(id, false));
     await socket.next('call', (m) => m.view.call.id === id && m.view.state === 'ended');
+    expect(lastView(socket, id)?.call.recordingUrl).toBeUndefined();
     const res = await send(twilio.recording(id));
     expect(res.status).toBe(200);
+    await socket.next('call', (m) => m.view.call.id === id && m.view.call.recordingUrl !== undefined);
+    // The recording adds its URL; what the call already knew (its duration) stays.
+    expect(lastView(socket, id)?.call).toMatchObject({
+      recordingUrl: expect.stringContaining('/Recordings/'),
+      duration: 49,
+    });
+    // Twilio's retry of the same callback changes nothing more.
+    await send(twilio.recording(id));
     await settle();
-    expect(statesOf(socket, id)).toEqual(['ringing', 'ended']);
-    expect(lastView(socket, id)?.call.recordingUrl).toBeUndefined();
+    expect(statesOf(socket, id)).toEqual(['ringing', 'ended', 'ended']);
     socket.close();
   });
 

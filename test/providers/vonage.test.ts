@@ -55,10 +55,11 @@ describe('Vonage Voice event webhooks', () => {
         duration: 2,
       });
     }
+    // The recording webhook comes after the call: it is attached to it.
     const recording = await send(vonage.recording(conversation));
-    expect(recording.json()).toMatchObject({ status: 'ignored' });
-    await settle();
-    expect(statesOf(a, conversation)).toEqual(['ringing', 'answered', 'ended']);
+    expect(recording.status).toBe(200);
+    await a.next('call', (m) => m.view.call.id === conversation && m.view.call.recordingUrl !== undefined);
+    expect(statesOf(a, conversation)).toEqual(['ringing', 'answered', 'ended', 'ended']);
     a.close();
     b.close();
   });

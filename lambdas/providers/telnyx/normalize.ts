@@ -60,11 +60,21 @@ export const normalizeTelnyx = (p: TelnyxPayload, receivedAt: number): Normalize
     case 'call.hangup':
       type = 'call.ended';
       break;
-    case 'call.recording.saved':
+    case 'call.recording.saved': {
+      const recordingUrl = httpUrl(body.public_recording_urls?.mp3 ?? body.recording_urls?.mp3 ?? undefined);
+      if (!recordingUrl)
+        return { kind: 'ignore', reason: `recording saved for call ${body.call_session_id} without a URL` };
       return {
-        kind: 'ignore',
-        reason: `recording saved for call ${body.call_session_id}: a recording that arrives after the call ended is not applied`,
+        kind: 'event',
+        event: {
+          version: 1,
+          type: 'call.recording',
+          call: { id: callIdOf(body.call_session_id), recordingUrl },
+          occurredAt: isoTime(data.occurred_at, receivedAt),
+        },
+        dedupeKey: data.id,
       };
+    }
     default:
       return { kind: 'ignore', reason: `${data.event_type} carries no call state` };
   }

@@ -56,11 +56,24 @@ export const normalizeTwilio = (
 ): Normalized => {
   if (!p.CallStatus) {
     if (p.RecordingStatus) {
-      // A recording callback names no caller or callee, and arrives after the call ended, when Callbridge's
-      // state machine no longer updates the call: acknowledged, not shown (see README, "Recordings").
+      // A recording callback names no caller or callee and arrives after the call: it amends the call.
+      const recordingUrl = httpUrl(p.RecordingUrl);
+      if (p.RecordingStatus !== 'completed' || !recordingUrl) {
+        return {
+          kind: 'ignore',
+          reason: `recording ${p.RecordingStatus} for call ${p.CallSid}: no recording to attach`,
+        };
+      }
+      const duration = seconds(p.RecordingDuration as string | undefined);
       return {
-        kind: 'ignore',
-        reason: `recording ${p.RecordingStatus} for call ${p.CallSid}: a recording that arrives after the call ended is not applied`,
+        kind: 'event',
+        event: {
+          version: 1,
+          type: 'call.recording',
+          call: { id: callIdOf(p.CallSid), recordingUrl, ...(duration === undefined ? {} : { duration }) },
+          occurredAt: new Date(receivedAt).toISOString(),
+        },
+        dedupeKey: idempotencyToken ?? `${p.CallSid}:recording:${p.RecordingSid ?? recordingUrl}`,
       };
     }
     return { kind: 'ignore', reason: 'no CallStatus: not a call progress callback' };

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import type { CallEvent, CallOutcome } from '../../core/protocol';
-import { callIdOf, isoTime, partiesOf, seconds } from '../parties';
+import { callIdOf, httpUrl, isoTime, partiesOf, seconds } from '../parties';
 import type { Normalized } from '../port';
 
 const str = v.optional(v.nullable(v.string()));
@@ -38,9 +38,19 @@ const ENDED: Record<string, CallOutcome | undefined> = {
 
 export const normalizeVonage = (p: VonagePayload, receivedAt: number): Normalized => {
   if (p.recording_url && !p.status) {
+    // Vonage's recording webhook: the conversation's recording, after the call.
+    const recordingUrl = httpUrl(p.recording_url);
+    if (!recordingUrl)
+      return { kind: 'ignore', reason: `recording for conversation ${p.conversation_uuid} without a URL` };
     return {
-      kind: 'ignore',
-      reason: `recording for conversation ${p.conversation_uuid}: a recording that arrives after the call ended is not applied`,
+      kind: 'event',
+      event: {
+        version: 1,
+        type: 'call.recording',
+        call: { id: callIdOf(p.conversation_uuid), recordingUrl },
+        occurredAt: isoTime(p.timestamp ?? undefined, receivedAt),
+      },
+      dedupeKey: `${p.conversation_uuid}:recording:${recordingUrl}`,
     };
   }
   const status = p.status ?? '';
