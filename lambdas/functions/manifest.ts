@@ -144,7 +144,9 @@ export const FUNCTIONS = {
     env: ['STATE_TABLE', 'ACCOUNTS_TABLE'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
-      { table: 'state', actions: ['GetItem', 'PutItem'] },
+      // Query reads the extension shards; BatchWriteItem writes and deletes extension items; UpdateItem sets
+      // the users with an extension on each directory shard (what a ring-all reads).
+      { table: 'state', actions: ['Query', 'BatchWriteItem', 'UpdateItem'] },
     ],
     manageConnections: false,
     triggers: [
