@@ -65,6 +65,8 @@ export interface DemoDeps {
   widgetDir?: string;
   version: string;
   contacts?: { id: number; name: string; phone: string }[];
+  /** Display names instead of the demo users' own, by user id (the security tests give one markup). */
+  userNames?: Record<number, string>;
 }
 
 const sendJson = (res: ServerResponse, status: number, body: unknown) => {
@@ -160,7 +162,7 @@ export const demoRoutes = (deps: DemoDeps) => {
           apiUrl: deps.stack.url,
           webhookUrl: `${deps.stack.url}/webhooks/${deps.account.subdomain}`,
           account: { id: 31000000, subdomain: deps.account.subdomain },
-          users: DEMO_USERS,
+          users: DEMO_USERS.map((u) => ({ ...u, name: deps.userNames?.[u.id] ?? u.name })),
           contacts,
           areas: AREAS,
         });

@@ -81,6 +81,8 @@ export interface DemoStackOptions {
   indexLagMs?: number;
   /** Extra contacts for the demo's contacts fixture. */
   contacts?: { id: number; name: string; phone: string }[];
+  /** Display names instead of the demo users' own, by user id. */
+  userNames?: Record<number, string>;
 }
 
 /** The local stack with its dev account, the demo users' extensions and the demo page. */
@@ -132,7 +134,14 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
     );
   }
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  demo = demoRoutes({ stack, account, widgetDir, version: pkg.version, contacts: options.contacts });
+  demo = demoRoutes({
+    stack,
+    account,
+    widgetDir,
+    version: pkg.version,
+    contacts: options.contacts,
+    userNames: options.userNames,
+  });
   return { stack, account };
 };
 
