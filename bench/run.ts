@@ -10,6 +10,7 @@ import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
 import { bridgeBench } from './bridge';
+import { type Audience, capacityAccount } from './capacity';
 import { measureColdStarts } from './cold-start';
 import { closeAgents, startBenchStack } from './harness';
 import { kommoBench } from './kommo';
@@ -355,6 +356,50 @@ const widget = async () => {
   await bench.stop();
 };
 
+// --- 8. DynamoDB capacity per busiest key ---
+const capacity = async () => {
+  console.log(
+    '\n8. Capacity: DynamoDB units on the busiest partition key per webhook (32-character extensions, ≤ 1,000 sockets),\n' +
+      '   and the webhooks/s per account the keys every webhook shares allow (3,000 RCU/s, 1,000 WCU/s a key)',
+  );
+  const label: Record<Audience, string> = {
+    one: 'one agent',
+    group: '10-agent group',
+    'ring-all': 'ring-all',
+  };
+  for (const agents of [100, 1000, 10_000].map((n) => scale(n, Math.min(n, 1000)))) {
+    const account = await capacityAccount({ agents, extensionLength: 32, connected: Math.min(agents, 1000) });
+    try {
+      for (const audience of ['one', 'group', 'ring-all'] as const) {
+        const { perWebhook, sustained } = await account.measure(audience, audience === 'ring-all' ? 3 : 5);
+        const rcu = perWebhook.busiestRead?.rcu ?? 0;
+        const wcu = perWebhook.busiestWrite?.wcu ?? 0;
+        const atTarget = audience === 'one' && agents >= scale(10_000, 1000);
+        record({
+          section: 'capacity',
+          metric: `${agents} agents, ${label[audience]}: busiest key · total · ceiling`,
+          value: `${rcu} RCU · ${wcu} WCU · ${perWebhook.rcu}/${perWebhook.wcu} · ${Math.floor(sustained.ceilingPerSecond)}/s`,
+          ...(atTarget ? { target: '≤ 5 RCU, ≤ 3 WCU', met: rcu <= 5 && wcu <= 3 } : {}),
+          data: {
+            agents,
+            audience,
+            busiestRead: perWebhook.busiestRead,
+            busiestWrite: perWebhook.busiestWrite,
+            rcu: perWebhook.rcu,
+            wcu: perWebhook.wcu,
+            requests: perWebhook.requests,
+            sharedRead: sustained.busiestRead?.key,
+            sharedWrite: sustained.busiestWrite?.key,
+            ceilingPerSecond: sustained.ceilingPerSecond,
+          },
+        });
+      }
+    } finally {
+      await account.stop();
+    }
+  }
+};
+
 const sections: Record<string, () => Promise<void>> = {
   latency: pushLatency,
   fanout,
@@ -364,6 +409,7 @@ const sections: Record<string, () => Promise<void>> = {
   widget,
   bridge: () => bridgeBench(record, QUICK),
   kommo: () => kommoBench(record, scale),
+  capacity,
 };
 
 const machine = {

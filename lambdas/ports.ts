@@ -32,9 +32,19 @@ export interface TicketStore {
   consumeTicket(hash: string): Promise<TicketRecord | undefined>;
 }
 
+/**
+ * The user → extension map, kept per extension so that a webhook reads only the extensions it names: at
+ * 10,000 agents the whole map is far too big to read on every call (see table-design.ts).
+ */
 export interface AgentStore {
+  /** The whole map (GET /agents, an admin's edit): reads every shard, never on a webhook's path. */
   getAgentMap(subdomain: string): Promise<AgentMap>;
+  /** Replace the map: extensions that went away are deleted, changed ones rewritten, the rest untouched. */
   putAgentMap(subdomain: string, map: AgentMap, updatedBy: number, nowMs: number): Promise<void>;
+  /** The users of these extensions, by strongly consistent reads of only their keys; nobody's are absent. */
+  usersOfExtensions(subdomain: string, extensions: readonly string[]): Promise<Map<string, number[]>>;
+  /** Everyone a ring-all reaches: every user with an extension and every user who has connected. */
+  ringAllUsers(subdomain: string): Promise<number[]>;
 }
 
 export interface WebhookResult {

@@ -3,6 +3,8 @@
  * problem is reported at once, each naming its variable and what was expected, so a customer fixes their unit
  * file in one pass. Secrets are never echoed back, not even in an error.
  */
+
+import { canonicalHttpsUrl } from '../../lambdas/core/url';
 import { isWebhookSecret } from '../../lambdas/core/webhook-signature';
 
 export interface BridgeConfig {
@@ -113,8 +115,11 @@ export const readConfig = (env: Env): BridgeConfig => {
   const inbound = list(env.BRIDGE_INBOUND_CONTEXTS);
 
   const recordingBase = text('BRIDGE_RECORDING_BASE_URL', false);
-  if (recordingBase && !/^https?:\/\/\S+$/.test(recordingBase)) {
-    problems.push('BRIDGE_RECORDING_BASE_URL: expected an http(s) URL');
+  // Recording links reach the agent's browser; Callbridge accepts only canonical https ones.
+  if (recordingBase && !canonicalHttpsUrl(`${recordingBase.replace(/\/+$/, '')}/x`)) {
+    problems.push(
+      'BRIDGE_RECORDING_BASE_URL: expected an https URL in canonical form, such as https://pbx.example.com/rec',
+    );
   }
   // 0 picks a free port (tests); the URL is logged at start.
   const healthPort = env.BRIDGE_HEALTH_PORT?.trim() ? int('BRIDGE_HEALTH_PORT', 0, 0, 65_535) : undefined;

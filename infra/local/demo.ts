@@ -74,6 +74,8 @@ export interface DemoDeps {
   contacts?: { id: number; name: string; phone: string }[];
   /** Where Kommo is for the install step; the emulator when the stack started one. */
   kommo?: { origin: string; clientId: string; emulator?: KommoEmulator };
+  /** Display names instead of the demo users' own, by user id (the security tests give one markup). */
+  userNames?: Record<number, string>;
 }
 
 const sendJson = (res: ServerResponse, status: number, body: unknown) => {
@@ -176,7 +178,7 @@ export const demoRoutes = (deps: DemoDeps) => {
                 emulated: deps.kommo.emulator !== undefined,
               }
             : undefined,
-          users: DEMO_USERS,
+          users: DEMO_USERS.map((u) => ({ ...u, name: deps.userNames?.[u.id] ?? u.name })),
           contacts,
           areas: AREAS,
         });

@@ -104,6 +104,8 @@ export interface DemoStackOptions {
   /** Use this Kommo instead of starting the emulator. */
   kommoApiOrigin?: string;
   kommoPort?: number;
+  /** Display names instead of the demo users' own, by user id. */
+  userNames?: Record<number, string>;
 }
 
 /** The local stack with its dev account, the demo users' extensions and the demo page. */
@@ -217,6 +219,7 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
     version: pkg.version,
     contacts: options.contacts,
     kommo: kommoOrigin ? { origin: kommoOrigin, clientId, emulator } : undefined,
+    userNames: options.userNames,
   });
   return { stack, account, kommo: emulator };
 };

@@ -21,6 +21,8 @@ export interface LambdaApiDeps {
 
 export interface LambdaApi {
   endpoint: string;
+  /** Asynchronous invocations to lose (past Lambda's own two retries): what the hourly sweeps exist for. */
+  faults: { dropAsync: number };
   /** Invocations queued and still running: the rehearsal waits on them. */
   pending: Set<Promise<unknown>>;
   close(): Promise<void>;
@@ -28,6 +30,7 @@ export interface LambdaApi {
 
 export const startLambdaApi = async (deps: LambdaApiDeps): Promise<LambdaApi> => {
   const pending = new Set<Promise<unknown>>();
+  const faults = { dropAsync: 0 };
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -54,6 +57,10 @@ export const startLambdaApi = async (deps: LambdaApiDeps): Promise<LambdaApi> =>
     const event = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') as unknown;
     if (req.headers['x-amz-invocation-type'] === 'Event') {
       res.writeHead(202).end();
+      if (faults.dropAsync > 0) {
+        faults.dropAsync--;
+        return;
+      }
       const run = deps.invoke(logicalId, event).catch(() => undefined);
       pending.add(run);
       void run.finally(() => pending.delete(run));
@@ -72,6 +79,7 @@ export const startLambdaApi = async (deps: LambdaApiDeps): Promise<LambdaApi> =>
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     pending,
+    faults,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 };

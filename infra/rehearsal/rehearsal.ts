@@ -59,6 +59,8 @@ export interface Rehearsal {
   runSchedule(functionLogicalIdPrefix: string): Promise<unknown>;
   /** Resolves when every asynchronous invocation queued so far has finished. */
   settleInvocations(): Promise<void>;
+  /** Lose the next asynchronous invocations (a failure past Lambda's own retries). */
+  dropAsyncInvocations(count: number): void;
   stop(): Promise<void>;
 }
 
@@ -363,6 +365,9 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
   return {
     url: gateway.url,
     runSchedule,
+    dropAsyncInvocations: (count) => {
+      lambdaApi.faults.dropAsync += count;
+    },
     settleInvocations: async () => {
       while (lambdaApi.pending.size > 0) await Promise.all([...lambdaApi.pending]);
     },

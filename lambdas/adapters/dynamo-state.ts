@@ -14,7 +14,7 @@ import {
 import type { TicketRecord } from '../core/auth';
 import type { CallRecord } from '../core/call-state';
 import { mapBounded } from '../core/fanout';
-import type { AgentMap } from '../core/routing';
+import { type AgentMap, usersByExtension } from '../core/routing';
 import type { Connection, StateStore, WebhookClaim, WebhookResult } from '../ports';
 
 const DAY_SECONDS = 86_400;
@@ -24,6 +24,26 @@ const CONNECTION_PREFIX = 'c:';
 const connectionAttribute = (connectionId: string) => `${CONNECTION_PREFIX}${connectionId}`;
 /** Shards of an account's directory of users: 10,000 users make sixteen items of about 4 KB. */
 const DIRECTORY_SHARDS = 16;
+/**
+ * Shards of an account's extension items: a webhook reads one item by key whatever the count; GET and PUT
+ * /agents query all of them (10,000 agents with 32-character extensions make about 45 KB a shard).
+ */
+const EXTENSION_SHARDS = 16;
+/** FNV-1a: a stable spread of extensions over the shards, the same in every function and release. */
+const extensionShard = (extension: string) => {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < extension.length; i++) {
+    hash ^= extension.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % EXTENSION_SHARDS;
+};
+const extensionKey = (sub: string, extension: string) => ({
+  pk: `A#${sub}#X#${extensionShard(extension)}`,
+  sk: `X#${extension}`,
+});
+const numbers = (set: unknown): number[] =>
+  set instanceof Set ? [...set].map(Number) : Array.isArray(set) ? set.map(Number) : [];
 const directoryKey = (sub: string, userId: number) => ({
   pk: `A#${sub}#DIR#${userId % DIRECTORY_SHARDS}`,
   sk: 'DIR',
@@ -148,12 +168,32 @@ export class DynamoStateStore implements StateStore {
   }
 
   async connectedUsers(sub: string): Promise<number[]> {
-    const keys = Array.from({ length: DIRECTORY_SHARDS }, (_, shard) => ({
-      pk: `A#${sub}#DIR#${shard}`,
-      sk: 'DIR',
-    }));
-    const items = await this.batchGet(keys);
-    return items.flatMap((item) => [...((item.users as Set<number> | undefined) ?? [])].map(Number));
+    return (await this.directory(sub)).flatMap((item) => numbers(item.users));
+  }
+
+  private directory(sub: string): Promise<Record<string, unknown>[]> {
+    return this.batchGet(
+      Array.from({ length: DIRECTORY_SHARDS }, (_, shard) => ({ pk: `A#${sub}#DIR#${shard}`, sk: 'DIR' })),
+    );
+  }
+
+  /** BatchWrite of any number of requests: 25 per request, unprocessed items retried with backoff. */
+  private async batchWrite(requests: Record<string, unknown>[], what: string): Promise<void> {
+    const batches: Record<string, unknown>[][] = [];
+    for (let i = 0; i < requests.length; i += 25) batches.push(requests.slice(i, i + 25));
+    await mapBounded(batches, 8, async (batch) => {
+      let pending: Record<string, unknown>[] | undefined = batch;
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 6)
+          throw new Error(`could not store ${pending.length} ${what} after ${attempt} attempts`);
+        const out: BatchWriteCommandOutput = await this.db.send(
+          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+        );
+        pending = out.UnprocessedItems?.[this.table] as Record<string, unknown>[] | undefined;
+      }
+    });
   }
 
   /** Strongly consistent BatchGet of any number of keys: 100 per request, unprocessed keys retried. */
@@ -210,20 +250,93 @@ export class DynamoStateStore implements StateStore {
 
   // --- agents ---
 
+  /**
+   * The map lives in two shapes, both written by putAgentMap from the whole new map (so a PUT repairs
+   * whatever an interrupted one left): one item per extension under a shard of the account
+   * (`A#<sub>#X#<shard>` / `X#<ext>`, its users as a number set), which a webhook reads by key; and the
+   * users holding an extension as a number set on each directory shard, which a ring-all reads.
+   */
   async getAgentMap(sub: string): Promise<AgentMap> {
-    const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `A#${sub}`, sk: 'AGENTS' }, ConsistentRead: true }),
-    );
-    return (Item?.map as AgentMap | undefined) ?? {};
+    const map: AgentMap = {};
+    for (const [extension, users] of await this.extensionItems(sub)) {
+      for (const user of users) map[String(user)] = extension;
+    }
+    return map;
   }
 
   async putAgentMap(sub: string, map: AgentMap, updatedBy: number, nowMs: number): Promise<void> {
-    await this.db.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: `A#${sub}`, sk: 'AGENTS', map, updatedBy, updatedAt: nowMs },
-      }),
+    const existing = await this.extensionItems(sub);
+    const desired = usersByExtension(map);
+    const same = (a: readonly number[], b: readonly number[]) =>
+      a.length === b.length && a.every((u) => b.includes(u));
+    const writes: Record<string, unknown>[] = [];
+    for (const extension of existing.keys()) {
+      if (!desired.has(extension)) writes.push({ DeleteRequest: { Key: extensionKey(sub, extension) } });
+    }
+    for (const [extension, users] of desired) {
+      if (same(users, existing.get(extension) ?? [])) continue;
+      writes.push({
+        PutRequest: { Item: { ...extensionKey(sub, extension), extension, users: new Set(users) } },
+      });
+    }
+    await this.batchWrite(writes, 'agent map entries');
+    const agentsByShard = Array.from({ length: DIRECTORY_SHARDS }, () => new Set<number>());
+    for (const user of Object.keys(map).map(Number)) agentsByShard[user % DIRECTORY_SHARDS]?.add(user);
+    await mapBounded(
+      agentsByShard.map((agents, shard) => ({ agents, shard })),
+      8,
+      ({ agents, shard }) =>
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: `A#${sub}#DIR#${shard}`, sk: 'DIR' },
+            UpdateExpression: `SET updatedBy = :by, updatedAt = :at ${agents.size > 0 ? ', #a = :a' : 'REMOVE #a'}`,
+            ExpressionAttributeNames: { '#a': 'agents' },
+            ExpressionAttributeValues: {
+              ':by': updatedBy,
+              ':at': nowMs,
+              ...(agents.size > 0 ? { ':a': agents } : {}),
+            },
+          }),
+        ),
     );
+  }
+
+  async usersOfExtensions(sub: string, extensions: readonly string[]): Promise<Map<string, number[]>> {
+    const items = await this.batchGet([...new Set(extensions)].map((e) => extensionKey(sub, e)));
+    return new Map(items.map((item) => [String(item.extension), numbers(item.users)]));
+  }
+
+  async ringAllUsers(sub: string): Promise<number[]> {
+    const items = await this.directory(sub);
+    return [...new Set(items.flatMap((item) => [...numbers(item.users), ...numbers(item.agents)]))];
+  }
+
+  /** Every extension item of the account: a consistent Query of each shard. */
+  private async extensionItems(sub: string): Promise<Map<string, number[]>> {
+    const shards = await mapBounded(
+      Array.from({ length: EXTENSION_SHARDS }, (_, shard) => shard),
+      8,
+      async (shard) => {
+        const out: [string, number[]][] = [];
+        let startKey: Record<string, unknown> | undefined;
+        do {
+          const page = await this.db.send(
+            new QueryCommand({
+              TableName: this.table,
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': `A#${sub}#X#${shard}` },
+              ConsistentRead: true,
+              ExclusiveStartKey: startKey,
+            }),
+          );
+          for (const item of page.Items ?? []) out.push([String(item.extension), numbers(item.users)]);
+          startKey = page.LastEvaluatedKey;
+        } while (startKey);
+        return out;
+      },
+    );
+    return new Map(shards.flat());
   }
 
   // --- webhook dedupe ---
@@ -351,24 +464,12 @@ export class DynamoStateStore implements StateStore {
   async addCallUsers(sub: string, userIds: readonly number[], callId: string, nowMs: number): Promise<void> {
     // A day: longer than any call lasts (the server ends stale ones), and every resume filters on expiry.
     const ttl = seconds(nowMs) + DAY_SECONDS;
-    const writes = userIds.map((userId) => ({
-      PutRequest: { Item: { pk: userKey(sub, userId), sk: `M#${callId}`, callId, ttl } },
-    }));
-    const batches: (typeof writes)[] = [];
-    for (let i = 0; i < writes.length; i += 25) batches.push(writes.slice(i, i + 25));
-    await mapBounded(batches, 8, async (batch) => {
-      let pending: typeof writes | undefined = batch;
-      for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        if (attempt > 0)
-          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
-        if (attempt > 6)
-          throw new Error(`could not store ${pending.length} call marker(s) after ${attempt} attempts`);
-        const out: BatchWriteCommandOutput = await this.db.send(
-          new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
-        );
-        pending = out.UnprocessedItems?.[this.table] as typeof writes | undefined;
-      }
-    });
+    await this.batchWrite(
+      userIds.map((userId) => ({
+        PutRequest: { Item: { pk: userKey(sub, userId), sk: `M#${callId}`, callId, ttl } },
+      })),
+      'call marker(s)',
+    );
   }
 
   async callIdsOf(sub: string, userId: number, nowMs: number): Promise<string[]> {

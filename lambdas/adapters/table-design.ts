@@ -5,15 +5,21 @@
  * consistent where it decides delivery, so nothing waits on an index's eventual consistency):
  *   C#<connectionId>       / C            a socket, by id (for $default and $disconnect)
  *   U#<sub>#<userId>       / CONNS        the user's live sockets, one attribute `c:<connectionId>` each
- *   A#<sub>#DIR#<shard>    / DIR          users who have connected (number set; 16 shards by user id)
+ *                          / M#<callId>   a call the user was told of (what a resume reads; a day)
+ *   A#<sub>#DIR#<shard>    / DIR          16 shards by user id: `users` who have connected and `agents` who
+ *                                         hold an extension (number sets; what a ring-all reads)
+ *   A#<sub>#X#<shard>      / X#<ext>      the users holding an extension (16 shards by a hash of it)
  *   T#<sha256(ticket)>     / T            a ticket (single use, ≤60 s)
- *   A#<sub>                / AGENTS       user → extension map
  *   A#<sub>#W#<webhookId>  / W            webhook claim and first result (dedupe, 24 h)
  *   A#<sub>#CALL#<callId>  / CALL         call state (2 days)
- *   U#<sub>#<userId>       / SEQ          the user's seq counter (kept)
- *                          / E#<seq>      a pushed message, for resume (retention)
- *                          / D#<webhook>  which seq a webhook got for this user (idempotent append)
- *                          / A#<callId>   an active call of the user (for the resume snapshot)
+ *   A#<sub>                / SEQ          the account's seq counter
+ *
+ * Capacity (DynamoDB throttles one partition key past 3,000 RCU/s or 1,000 WCU/s): a webhook reads only the
+ * keys of the extensions and users it names, so its cost does not grow with the account. At 10,000 agents
+ * with 32-character extensions an extension item is under 100 bytes (1 RCU) and a directory shard about
+ * 6 KB (2 RCU, a ring-all only); the whole map, about 45 KB a shard, is read only by GET and PUT /agents.
+ * What every webhook of an account shares is the SEQ item (1 WCU each): about 1,000 webhooks/s per account
+ * (`npm run bench`, capacity section, measures it).
  *
  * Accounts table (pk `subdomain`), encrypted with its own KMS key, readable only by the functions that
  * verify tokens or signatures.

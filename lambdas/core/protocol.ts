@@ -9,6 +9,7 @@
  * stay cached in agents' browsers for days.
  */
 import * as v from 'valibot';
+import { canonicalHttpsUrl, MAX_URL_LENGTH } from './url';
 
 export const CALL_EVENT_VERSION = 1;
 export const PROTOCOL_VERSION = 1;
@@ -43,11 +44,14 @@ const duration = v.pipe(
   v.minValue(0, 'expected 0 or more seconds'),
   v.maxValue(7 * 24 * 3600, 'expected at most one week in seconds'),
 );
+// The widget hands this link to Kommo: only a URL the parser would write the same way (see core/url.ts).
 const recordingUrl = v.pipe(
   v.string(),
-  v.maxLength(2048, 'expected at most 2048 characters'),
-  v.url('expected an absolute URL'),
-  v.regex(/^https?:\/\//, 'expected an http(s) URL'),
+  v.maxLength(MAX_URL_LENGTH, `expected at most ${MAX_URL_LENGTH} characters`),
+  v.check(
+    (value) => canonicalHttpsUrl(value) !== undefined,
+    'expected an https URL in canonical form (unchanged by new URL(); quotes, spaces and <> percent-encoded)',
+  ),
 );
 
 export const CallSchema = v.strictObject({

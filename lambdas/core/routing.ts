@@ -1,6 +1,7 @@
 /**
  * Who hears about a call. The phone system speaks in extensions; Kommo in user ids. The admin maps one to
- * the other in the widget's `users`-type setting, stored per account as an AgentMap.
+ * the other in the widget's `users`-type setting (an AgentMap); the store keeps it per extension, so a
+ * webhook reads only the extensions it names (see table-design.ts).
  */
 import type { Agents } from './protocol';
 
@@ -22,10 +23,15 @@ export const usersByExtension = (map: AgentMap): Map<string, number[]> => {
   return index;
 };
 
-/** `agents` absent means every agent of the account (ring-all). */
-export const resolveAudience = (agents: Agents | undefined, map: AgentMap): Audience => {
+/**
+ * `agents` absent means every agent of the account (ring-all). `index` holds the users of (at least) the
+ * extensions the event names; an extension missing from it is reported as unmatched.
+ */
+export const resolveAudience = (
+  agents: Agents | undefined,
+  index: ReadonlyMap<string, readonly number[]>,
+): Audience => {
   if (!agents) return { kind: 'everyone' };
-  const index = usersByExtension(map);
   const users = new Set<number>(agents.users ?? []);
   const unmatchedExtensions: string[] = [];
   for (const extension of agents.extensions ?? []) {

@@ -151,7 +151,9 @@ export const FUNCTIONS = {
     env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'KOMMO_TABLE'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
-      { table: 'state', actions: ['GetItem', 'PutItem'] },
+      // Query reads the extension shards; BatchWriteItem writes and deletes extension items; UpdateItem sets
+      // the users with an extension on each directory shard (what a ring-all reads).
+      { table: 'state', actions: ['Query', 'BatchWriteItem', 'UpdateItem'] },
       // The installation's tokens (refreshed under a lease) and the time of the last settings sync.
       { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
     ],
@@ -227,7 +229,8 @@ export const FUNCTIONS = {
     access: [
       { table: 'kommo', actions: ['GetItem', 'PutItem', 'UpdateItem'] },
       { table: 'accounts', actions: ['GetItem', 'PutItem', 'DeleteItem'] },
-      { table: 'state', actions: ['PutItem'] },
+      // The extension map from Kommo's settings: read (Query), replaced (BatchWriteItem), directory (UpdateItem).
+      { table: 'state', actions: ['Query', 'BatchWriteItem', 'UpdateItem'] },
     ],
     manageConnections: false,
     triggers: [],
@@ -243,7 +246,8 @@ export const FUNCTIONS = {
       // Scan: the sweep over installations and pending codes (a few items per account).
       { table: 'kommo', actions: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'] },
       { table: 'accounts', actions: ['GetItem', 'PutItem', 'DeleteItem'] },
-      { table: 'state', actions: ['PutItem'] },
+      // The extension map from Kommo's settings: read (Query), replaced (BatchWriteItem), directory (UpdateItem).
+      { table: 'state', actions: ['Query', 'BatchWriteItem', 'UpdateItem'] },
     ],
     manageConnections: false,
     triggers: [{ kind: 'schedule', everyMinutes: 60 }],

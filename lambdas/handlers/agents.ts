@@ -25,7 +25,9 @@ export interface AgentsDeps {
   logger: Logger;
 }
 
-const MAX_BODY_BYTES = 256 * 1024;
+/** 10,000 users with 15-digit ids and 32-character extensions come to about 560 KB of JSON. */
+const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_AGENTS = 10_000;
 
 const AgentMapBody = v.strictObject({
   agents: v.pipe(
@@ -37,7 +39,7 @@ const AgentMapBody = v.strictObject({
         v.regex(/^(?:[0-9A-Za-z*#_.-]{1,32})?$/, 'expected an extension of 1-32 characters or ""'),
       ),
     ),
-    v.check((map) => Object.keys(map).length <= 5000, 'expected at most 5000 users'),
+    v.check((map) => Object.keys(map).length <= MAX_AGENTS, `expected at most ${MAX_AGENTS} users`),
   ),
 });
 

@@ -3,6 +3,7 @@
  * (`sip:101@pbx.example.com;transport=tls`) and Twilio client identities (`client:alice`).
  */
 import type { Agents, Call } from '../core/protocol';
+import { toCanonicalHttpsUrl } from '../core/url';
 
 const EXTENSION = /^[0-9A-Za-z*#_.-]{1,32}$/;
 
@@ -88,16 +89,8 @@ export const seconds = (value: string | number | undefined | null): number | und
   return Number.isInteger(n) && n >= 0 && n <= 7 * 24 * 3600 ? n : undefined;
 };
 
-/** An http(s) URL the widget can link to, or undefined. */
-export const httpUrl = (value: string | undefined): string | undefined => {
-  if (!value || value.length > 2048) return undefined;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:' ? value : undefined;
-  } catch {
-    return undefined;
-  }
-};
+/** A link the widget may hand to Kommo: the https URL in canonical form (see core/url.ts), or undefined. */
+export const httpUrl = toCanonicalHttpsUrl;
 
 /**
  * A provider's call id in the characters our protocol allows ([A-Za-z0-9._:@-]; every documented id fits):

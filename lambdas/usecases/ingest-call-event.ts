@@ -28,7 +28,7 @@ export interface IngestDeps {
     CallStore &
     AgentStore &
     CallIndex &
-    Pick<ConnectionStore, 'connectionsOf' | 'connectedUsers' | 'removeConnection'>;
+    Pick<ConnectionStore, 'connectionsOf' | 'removeConnection'>;
   pusher: Pusher;
   clock: Clock;
   logger: Logger;
@@ -107,13 +107,16 @@ const apply = async (
         }
       : incoming;
   const { store } = deps;
-  // The map is needed only to turn extensions into users, or to find everyone.
-  const needsMap = !callEvent.agents || (callEvent.agents.extensions?.length ?? 0) > 0;
+  // Only the extensions the event names are read (by key), and the account's directory only for a ring-all.
+  const extensions = callEvent.agents?.extensions ?? [];
   // Optimistic concurrency: two events of one call racing each other re-read and decide again.
   for (let attempt = 0; attempt < 5; attempt++) {
-    const [current, agentMap] = await Promise.all([
+    const [current, byExtension, everyone] = await Promise.all([
       store.getCall(subdomain, callEvent.call.id),
-      needsMap ? store.getAgentMap(subdomain) : Promise.resolve({}),
+      extensions.length > 0
+        ? store.usersOfExtensions(subdomain, extensions)
+        : Promise.resolve(new Map<string, number[]>()),
+      callEvent.agents ? Promise.resolve([]) : store.ringAllUsers(subdomain),
     ]);
     if (incoming.type === 'call.recording' && !current) {
       return {
@@ -135,14 +138,8 @@ const apply = async (
             : 'call.ended';
       callEvent.call = { ...current.call, ...incoming.call };
     }
-    const audience = resolveAudience(callEvent.agents, agentMap);
-    let users: number[];
-    if (audience.kind === 'everyone') {
-      const connected = await store.connectedUsers(subdomain);
-      users = [...new Set([...Object.keys(agentMap).map(Number), ...connected])];
-    } else {
-      users = audience.users;
-    }
+    const audience = resolveAudience(callEvent.agents, byExtension);
+    const users = audience.kind === 'everyone' ? everyone : audience.users;
     const decision = decide(current, callEvent, webhookId, users, { addressed: audience.kind === 'users' });
     const unmatched =
       audience.kind === 'users' && audience.unmatchedExtensions.length > 0

@@ -44,4 +44,26 @@ describe('/agents', () => {
     });
     expect(await theirs.json()).toEqual({ agents: {} });
   });
+
+  it('forgets extensions that went away: a webhook to one no longer reaches its old holder', async () => {
+    expect((await put({ agents: { '7': '101', '8': '102', '9': '102' } }, true)).status).toBe(200);
+    expect((await put({ agents: { '7': '103', '9': '102' } }, true)).status).toBe(200);
+    const event = (id: string, extensions: string[]) => ({
+      version: 1 as const,
+      type: 'call.ringing' as const,
+      call: { id, direction: 'inbound' as const, from: '+15551234567', to: '+15557654321' },
+      agents: { extensions },
+      occurredAt: new Date().toISOString(),
+    });
+    const gone = await t.webhook(event('agents-gone', ['101']));
+    expect(gone.body).toMatchObject({ users: 0, unmatchedExtensions: ['101'] });
+    const moved = await t.webhook(event('agents-moved', ['102', '103']));
+    expect(moved.body).toMatchObject({ users: 2 });
+    expect(moved.body.unmatchedExtensions).toBeUndefined();
+    // The only extension items left are the map's.
+    const extensions = (await t.items()).filter((item) => item.split('|')[1]?.startsWith('X#'));
+    expect(extensions.map((item) => item.split('|')[1]).sort()).toEqual(['X#102', 'X#103']);
+    const get = await fetch(`${t.stack.url}/agents`, { headers: { 'x-auth-token': await t.token(7) } });
+    expect(await get.json()).toEqual({ agents: { '7': '103', '9': '102' } });
+  });
 });

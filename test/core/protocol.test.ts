@@ -28,6 +28,21 @@ describe('CallEvent schema', () => {
       { call: { ...valid.call, recordingUrl: 'javascript:alert(1)' } },
       'call.recordingUrl',
     ],
+    [
+      'a recording link that breaks out of an attribute',
+      { call: { ...valid.call, recordingUrl: 'https://pbx/r.mp3"><img src=x onerror=alert(1)>' } },
+      'call.recordingUrl',
+    ],
+    [
+      'a recording link new URL() would rewrite',
+      { call: { ...valid.call, recordingUrl: 'https://PBX.example.com/a b.mp3' } },
+      'call.recordingUrl',
+    ],
+    [
+      'a plain http recording link',
+      { call: { ...valid.call, recordingUrl: 'http://pbx.example.com/r.mp3' } },
+      'call.recordingUrl',
+    ],
     ['an extra field', { extra: true }, 'extra'],
     ['a wrong version', { version: 2 }, 'version'],
     ['a non-ISO timestamp', { occurredAt: 'yesterday' }, 'occurredAt'],

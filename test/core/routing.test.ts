@@ -9,7 +9,7 @@ describe('routing', () => {
   });
 
   it('resolves extensions and explicit users, reporting extensions nobody holds', () => {
-    expect(resolveAudience({ extensions: ['101', '999'], users: [40] }, map)).toEqual({
+    expect(resolveAudience({ extensions: ['101', '999'], users: [40] }, usersByExtension(map))).toEqual({
       kind: 'users',
       users: [11, 13, 40],
       unmatchedExtensions: ['999'],
@@ -17,8 +17,8 @@ describe('routing', () => {
   });
 
   it('treats absent agents as every agent of the account, and empty ones as nobody', () => {
-    expect(resolveAudience(undefined, map)).toEqual({ kind: 'everyone' });
-    expect(resolveAudience({ extensions: [] }, map)).toEqual({
+    expect(resolveAudience(undefined, usersByExtension(map))).toEqual({ kind: 'everyone' });
+    expect(resolveAudience({ extensions: [] }, usersByExtension(map))).toEqual({
       kind: 'users',
       users: [],
       unmatchedExtensions: [],

@@ -4,6 +4,7 @@
  * exists however often `render` runs.
  */
 import type { CallView, ServerMessage } from '../../lambdas/core/protocol';
+import { canonicalHttpsUrl } from '../../lambdas/core/url';
 import { PROVIDER_NAMES } from '../../lambdas/providers/port';
 import { type CallEffect, CallTracker, effectKey, type ShownStore } from './calls';
 import { ContactLookup, type FetchLike } from './contacts';
@@ -452,13 +453,16 @@ export class CallbridgeRuntime {
     const { call } = effect.view;
     const contact = await this.contacts.find(call.from);
     const state = effect.kind === 'missed' ? this.t('call.missed') : this.t('call.ringing');
+    // Kommo renders these fields into its notification centre as markup, so each is escaped here; a recording
+    // link is passed only in the canonical https form the server accepts (older servers did not check).
+    const link = call.recordingUrl ? canonicalHttpsUrl(call.recordingUrl) : undefined;
     const params: AddCallParams = {
-      text: `${this.widgetName()}: ${state}`,
+      text: escapeHtml(`${this.widgetName()}: ${state}`),
       date: Math.floor(this.timers.now() / 1000),
       from: escapeHtml(call.from),
-      to: this.agentName(),
+      to: escapeHtml(this.agentName()),
       duration: call.duration ?? 0,
-      ...(call.recordingUrl ? { link: call.recordingUrl } : {}),
+      ...(link ? { link: escapeHtml(link) } : {}),
       ...(contact ? { element: { id: contact.id, type: 'contact' as const } } : {}),
     };
     add.call(this.deps.app.notifications, params);
@@ -525,8 +529,8 @@ export class CallbridgeRuntime {
     const add = this.deps.app.notifications?.add_error;
     if (typeof add !== 'function') return;
     add.call(this.deps.app.notifications, {
-      header: this.widgetName(),
-      text,
+      header: escapeHtml(this.widgetName()),
+      text: escapeHtml(text),
       date: Math.floor(this.timers.now() / 1000),
     });
   }

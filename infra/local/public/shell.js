@@ -19,23 +19,27 @@
     box.className = `toast ${kind}`;
     const head = document.createElement('div');
     head.className = 'head';
-    head.textContent = lines.head;
+    // Kommo's notification centre puts what a widget passes into its templates as markup, unescaped: so does
+    // this stand-in, and the widget must escape every field it hands over. The demo's own rows are text.
+    head.innerHTML = lines.head;
     box.append(head);
-    for (const [label, value, href] of lines.rows) {
+    for (const [label, value, href, markup] of lines.rows) {
       if (value === undefined || value === '') continue;
       const row = document.createElement('div');
       row.className = 'row';
       const b = document.createElement('b');
       b.textContent = `${label}: `;
       row.append(b);
-      if (href) {
+      const span = document.createElement('span');
+      if (markup && href) span.innerHTML = `<a href="${href}">${value}</a>`;
+      else if (markup) span.innerHTML = String(value);
+      else if (href) {
         const a = document.createElement('a');
         a.href = href;
         a.textContent = value;
-        row.append(a);
-      } else {
-        row.append(document.createTextNode(String(value)));
-      }
+        span.append(a);
+      } else span.textContent = String(value);
+      row.append(span);
       box.append(row);
     }
     $id('toasts').prepend(box);
@@ -48,17 +52,17 @@
         toast('call', {
           head: p.text,
           rows: [
-            ['From', p.from],
-            ['To', p.to],
+            ['From', p.from, undefined, true],
+            ['To', p.to, undefined, true],
             ['Contact', contact, p.element ? `#contact-${p.element.id}` : undefined],
             ['Duration', p.duration ? `${p.duration} s` : undefined],
-            ['Recording', p.link ? 'listen' : undefined, p.link],
+            ['Recording', p.link ? 'listen' : undefined, p.link, true],
           ],
         });
       },
       add_error(p) {
         state.toasts.push({ kind: 'error', ...p });
-        toast('error', { head: p.header, rows: [['', p.text]] });
+        toast('error', { head: p.header, rows: [['', p.text, undefined, true]] });
       },
     },
     sdk: {
