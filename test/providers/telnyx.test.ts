@@ -48,7 +48,10 @@ describe('Telnyx Call Control webhooks', () => {
       duration: 292,
     });
     // call.recording.saved comes after the hangup: attached to the call, for its agent only.
-    const recording = await send(telnyx.recordingSaved(unique('ev'), session));
+    // Telnyx serves recordings over https (the documented example's http link would be dropped).
+    const recording = await send(
+      telnyx.recordingSaved(unique('ev'), session).replaceAll('http://example.com', 'https://example.com'),
+    );
     expect(recording.status).toBe(200);
     await alice.next('call', (m) => m.view.call.id === session && m.view.call.recordingUrl !== undefined);
     await settle();
