@@ -17,13 +17,29 @@ export interface Connection {
 }
 
 export interface ConnectionStore {
-  saveConnection(connection: Connection): Promise<void>;
+  /** Store a socket; answers its user's live sockets, this one included (for the per-user cap). */
+  saveConnection(connection: Connection): Promise<Connection[]>;
+  /** Take sockets out of their user's routing at once (closed by the cap; their own records expire). */
+  forgetConnections(subdomain: string, userId: number, connectionIds: readonly string[]): Promise<void>;
   getConnection(connectionId: string): Promise<Connection | undefined>;
   removeConnection(connectionId: string): Promise<void>;
   /** Live connections of these users, by a strongly consistent read: a socket is found once $connect returned. */
   connectionsOf(subdomain: string, users: readonly number[], nowMs: number): Promise<Connection[]>;
   /** Every user who has connected to this account (a ring-all reaches them beside the agent map's users). */
   connectedUsers(subdomain: string): Promise<number[]>;
+}
+
+/** Fixed-window counters behind the per-tenant limits (core/limits.ts); each call counts one more. */
+export interface RateCounter {
+  /** A ticket for this user in the window starting at `windowStart`: the window's count, this one included. */
+  countTicket(subdomain: string, userId: number, windowStart: number, windowMs: number): Promise<number>;
+  /** A message on this socket in the window (a resume counts in both): the window's counts so far. */
+  countMessage(
+    connectionId: string,
+    resume: boolean,
+    windowStart: number,
+    windowMs: number,
+  ): Promise<{ messages: number; resumes: number }>;
 }
 
 export interface TicketStore {
@@ -92,7 +108,13 @@ export interface CallIndex {
   callIdsOf(subdomain: string, userId: number, nowMs: number): Promise<string[]>;
 }
 
-export type StateStore = ConnectionStore & TicketStore & AgentStore & WebhookLog & CallStore & CallIndex;
+export type StateStore = ConnectionStore &
+  TicketStore &
+  RateCounter &
+  AgentStore &
+  WebhookLog &
+  CallStore &
+  CallIndex;
 
 export interface WebhookSecret {
   secret: string;
@@ -134,6 +156,11 @@ export type PushOutcome = 'sent' | 'gone';
 export interface Pusher {
   /** @throws PushFailedError for anything but a gone connection (after the client's own retries) */
   send(connectionId: string, data: string): Promise<PushOutcome>;
+}
+
+/** Closing a socket from the server side (the @connections API's DELETE); 'gone' when it already was. */
+export interface ConnectionCloser {
+  close(connectionId: string): Promise<PushOutcome>;
 }
 
 export class PushFailedError extends Error {

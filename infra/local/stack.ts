@@ -9,6 +9,7 @@ import dynalite from 'dynalite';
 import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
 import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
+import type { TenantLimits } from '../../lambdas/core/limits';
 import type { FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
 import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
@@ -62,6 +63,9 @@ export interface LocalStackOptions {
    * global secondary indexes behind their table; 0 (the demo's default) for none. Tests run with a lag.
    */
   indexLagMs?: number;
+  /** The per-tenant limits (sockets, tickets, messages per socket) instead of TENANT_LIMITS: tests that open
+   * many sockets for one user raise them; the defaults are what AWS runs. */
+  limits?: TenantLimits;
   /** Per-partition-key limits the front enforces (AWS_PARTITION_LIMITS for AWS's); off when absent. */
   throughput?: ThroughputLimits;
   /** The front's other options: IAM `authorize` hook, ARN region/account, KMS-encrypted tables. */
@@ -204,6 +208,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       return makeTicketsHandler({
         account: accountFor('tickets'),
         tickets: store,
+        rates: store,
+        limits: options.limits,
         events: store,
         clock,
         logger: named('tickets'),
@@ -217,12 +223,22 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       logger: named('agents'),
     }),
     authorizer: makeAuthorizer({ tickets: stateFor('authorizer'), clock, logger: named('authorizer') }),
-    connect: makeConnectHandler({ connections: stateFor('connect'), clock, logger: named('connect') }),
+    connect: makeConnectHandler({
+      connections: stateFor('connect'),
+      closer: pusher,
+      clock,
+      logger: named('connect'),
+      metrics,
+      limits: options.limits,
+    }),
     disconnect: makeDisconnectHandler({ connections: stateFor('disconnect'), logger: named('disconnect') }),
     default: (() => {
       const store = stateFor('default');
       return makeDefaultHandler({
         connections: store,
+        rates: store,
+        closer: pusher,
+        limits: options.limits,
         index: store,
         calls: store,
         pusher,

@@ -19,7 +19,8 @@ export type ProblemCode =
   | 'conflict'
   | 'method_not_allowed'
   | 'internal_error'
-  | 'unavailable';
+  | 'unavailable'
+  | 'too_many_requests';
 
 export interface ProblemBody {
   type: string;
@@ -46,6 +47,7 @@ const titles: Record<ProblemCode, string> = {
   method_not_allowed: 'Method not allowed',
   internal_error: 'Internal error',
   unavailable: 'Temporarily unavailable',
+  too_many_requests: 'Too many requests',
 };
 
 export class HttpProblem extends Error {
