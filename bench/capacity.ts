@@ -156,15 +156,15 @@ export const capacityAccount = async (options: CapacityAccountOptions): Promise<
     // connecting (connectedAt ahead of the bench), which delivery leaves alone, so every webhook measured
     // pays for pushing to them, not for forgetting them once.
     const future = Date.now() + 3_600_000;
-    await pool(ids.slice(1, options.connected ?? 0), 16, (userId) =>
-      stack.state.saveConnection({
+    await pool(ids.slice(1, options.connected ?? 0), 16, async (userId) => {
+      await stack.state.saveConnection({
         connectionId: `seed-${userId}`,
         subdomain: SUB,
         userId,
         connectedAt: future,
         expiresAt: future + 3_600_000,
-      }),
-    );
+      });
+    });
     const target = ids[0] ?? 1000;
     const token = await mintKommoToken({
       subdomain: SUB,

@@ -17,13 +17,29 @@ export interface Connection {
 }
 
 export interface ConnectionStore {
-  saveConnection(connection: Connection): Promise<void>;
+  /** Store a socket; answers its user's live sockets, this one included (for the per-user cap). */
+  saveConnection(connection: Connection): Promise<Connection[]>;
+  /** Take sockets out of their user's routing at once (closed by the cap; their own records expire). */
+  forgetConnections(subdomain: string, userId: number, connectionIds: readonly string[]): Promise<void>;
   getConnection(connectionId: string): Promise<Connection | undefined>;
   removeConnection(connectionId: string): Promise<void>;
   /** Live connections of these users, by a strongly consistent read: a socket is found once $connect returned. */
   connectionsOf(subdomain: string, users: readonly number[], nowMs: number): Promise<Connection[]>;
   /** Every user who has connected to this account (a ring-all reaches them beside the agent map's users). */
   connectedUsers(subdomain: string): Promise<number[]>;
+}
+
+/** Fixed-window counters behind the per-tenant limits (core/limits.ts); each call counts one more. */
+export interface RateCounter {
+  /** A ticket for this user in the window starting at `windowStart`: the window's count, this one included. */
+  countTicket(subdomain: string, userId: number, windowStart: number, windowMs: number): Promise<number>;
+  /** A message on this socket in the window (a resume counts in both): the window's counts so far. */
+  countMessage(
+    connectionId: string,
+    resume: boolean,
+    windowStart: number,
+    windowMs: number,
+  ): Promise<{ messages: number; resumes: number }>;
 }
 
 export interface TicketStore {
@@ -92,7 +108,13 @@ export interface CallIndex {
   callIdsOf(subdomain: string, userId: number, nowMs: number): Promise<string[]>;
 }
 
-export type StateStore = ConnectionStore & TicketStore & AgentStore & WebhookLog & CallStore & CallIndex;
+export type StateStore = ConnectionStore &
+  TicketStore &
+  RateCounter &
+  AgentStore &
+  WebhookLog &
+  CallStore &
+  CallIndex;
 
 export interface WebhookSecret {
   secret: string;
@@ -143,6 +165,11 @@ export interface Pusher {
   send(connectionId: string, data: string): Promise<PushOutcome>;
 }
 
+/** Closing a socket from the server side (the @connections API's DELETE); 'gone' when it already was. */
+export interface ConnectionCloser {
+  close(connectionId: string): Promise<PushOutcome>;
+}
+
 export class PushFailedError extends Error {
   override readonly name = 'PushFailedError';
   constructor(
@@ -178,8 +205,3 @@ export interface Logger {
 
 export const activeWebhookSecrets = (account: Account, nowMs: number): string[] =>
   account.webhookSecrets.filter((s) => s.expiresAt === undefined || s.expiresAt > nowMs).map((s) => s.secret);
-
-export interface SocketCloser {
-  /** Close a socket from the server side; a connection that is gone already is not an error. */
-  close(connectionId: string): Promise<void>;
-}

@@ -82,6 +82,13 @@ export const constructIdOf = (name: string) =>
 
 const FIVE_MINUTES = Duration.minutes(5);
 
+/** The `reservedConcurrency` context value: on unless `false` (as `-c reservedConcurrency=false` passes it). */
+export const reservedConcurrencyEnabled = (value: unknown): boolean => {
+  if (value === undefined || value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`context reservedConcurrency: expected true or false, got ${JSON.stringify(value)}`);
+};
+
 export class CallbridgeStack extends Stack {
   constructor(scope: Construct, id: string, props: CallbridgeStackProps = {}) {
     super(scope, id, props);
@@ -233,8 +240,13 @@ export class CallbridgeStack extends Stack {
 
     // --- functions, with exactly the access the manifest declares ---
 
+    // Reserved concurrency keeps the authorizer, $connect and the webhook running while another tenant floods
+    // the rest; but a new AWS account's concurrency quota is often 10, and a deploy reserving more than it
+    // allows fails. `-c reservedConcurrency=false` deploys without any reservation.
+    const reserve = reservedConcurrencyEnabled(this.node.tryGetContext('reservedConcurrency'));
     const fns = new Map<string, CallbridgeFunction>();
-    for (const [name, spec] of Object.entries(manifest)) {
+    for (const [name, declared] of Object.entries(manifest)) {
+      const spec = reserve ? declared : { ...declared, reservedConcurrency: undefined };
       const fn = new CallbridgeFunction(this, constructIdOf(name), spec);
       fns.set(name, fn);
       this.grantDeclaredAccess(fn, spec, tables, queues);

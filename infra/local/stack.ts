@@ -12,6 +12,7 @@ import { DynamoInstallCodeStore } from '../../lambdas/adapters/dynamo-install-co
 import { DynamoInstallationStore } from '../../lambdas/adapters/dynamo-installations';
 import { cachedIntegration, DynamoIntegrationStore } from '../../lambdas/adapters/dynamo-integration';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
+import type { TenantLimits } from '../../lambdas/core/limits';
 import type { FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
 import { makeDisableHookHandler, makeOAuthRedirectHandler } from '../../lambdas/handlers/oauth';
@@ -28,7 +29,7 @@ import {
 import type { FetchLike, RetryPolicy } from '../../lambdas/kommo/http';
 import { KommoLimiter } from '../../lambdas/kommo/limiter';
 import { errorFields, silentLogger } from '../../lambdas/logger';
-import { type Clock, type Logger, type SocketCloser, systemClock } from '../../lambdas/ports';
+import { type Clock, type ConnectionCloser, type Logger, systemClock } from '../../lambdas/ports';
 import { PROVIDERS } from '../../lambdas/providers';
 import type { KommoDeps } from '../../lambdas/usecases/kommo-deps';
 import { disableInstallation } from '../../lambdas/usecases/kommo-disable';
@@ -46,7 +47,7 @@ import { type CountingMetrics, countingMetrics } from './metrics';
 import { createTables } from './tables';
 
 /** Functions without the management API grant must never try to close a socket. */
-const noSocketCloser: SocketCloser = {
+const noConnectionCloser: ConnectionCloser = {
   close: async () => {
     throw new Error('this function has no @connections access');
   },
@@ -86,6 +87,9 @@ export interface LocalStackOptions {
    * global secondary indexes behind their table; 0 (the demo's default) for none. Tests run with a lag.
    */
   indexLagMs?: number;
+  /** The per-tenant limits (sockets, tickets, messages per socket) instead of TENANT_LIMITS: tests that open
+   * many sockets for one user raise them; the defaults are what AWS runs. */
+  limits?: TenantLimits;
   /** Per-partition-key limits the front enforces (AWS_PARTITION_LIMITS for AWS's); off when absent. */
   throughput?: ThroughputLimits;
   /** The front's other options: IAM `authorize` hook, ARN region/account, KMS-encrypted tables. */
@@ -241,7 +245,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       accounts: new DynamoAccountStore(clientFor(fn), LOCAL_TABLES.accounts),
       agents: store,
       connections: store,
-      closer: withSockets ? pusher : noSocketCloser,
+      closer: withSockets ? pusher : noConnectionCloser,
       clock,
       logger: named(fn),
       ...options.kommo,
@@ -301,6 +305,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       return makeTicketsHandler({
         account: accountFor('tickets'),
         tickets: store,
+        rates: store,
+        limits: options.limits,
         events: store,
         clock,
         logger: named('tickets'),
@@ -337,12 +343,22 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       logger: named('agents'),
     }),
     authorizer: makeAuthorizer({ tickets: stateFor('authorizer'), clock, logger: named('authorizer') }),
-    connect: makeConnectHandler({ connections: stateFor('connect'), clock, logger: named('connect') }),
+    connect: makeConnectHandler({
+      connections: stateFor('connect'),
+      closer: pusher,
+      clock,
+      logger: named('connect'),
+      metrics,
+      limits: options.limits,
+    }),
     disconnect: makeDisconnectHandler({ connections: stateFor('disconnect'), logger: named('disconnect') }),
     default: (() => {
       const store = stateFor('default');
       return makeDefaultHandler({
         connections: store,
+        rates: store,
+        closer: pusher,
+        limits: options.limits,
         index: store,
         calls: store,
         pusher,

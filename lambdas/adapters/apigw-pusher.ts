@@ -4,7 +4,7 @@ import {
   GoneException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { type Pusher, PushFailedError, type PushOutcome, type SocketCloser } from '../ports';
+import { type ConnectionCloser, type Pusher, PushFailedError, type PushOutcome } from '../ports';
 
 const isGone = (error: unknown): boolean =>
   error instanceof GoneException || (error instanceof Error && error.name === 'GoneException');
@@ -14,7 +14,7 @@ const isGone = (error: unknown): boolean =>
  * standard retry strategy (configure `maxAttempts` on the client); the abort signal bounds the whole send,
  * retries included, because `requestTimeout` alone no longer aborts a hung request.
  */
-export class ApiGatewayPusher implements Pusher, SocketCloser {
+export class ApiGatewayPusher implements Pusher, ConnectionCloser {
   constructor(
     private readonly client: ApiGatewayManagementApiClient,
     private readonly timeoutMs: number,
@@ -34,13 +34,16 @@ export class ApiGatewayPusher implements Pusher, SocketCloser {
     }
   }
 
-  async close(connectionId: string): Promise<void> {
+  async close(connectionId: string): Promise<PushOutcome> {
     try {
       await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }), {
         abortSignal: AbortSignal.timeout(this.timeoutMs),
       });
+      return 'sent';
     } catch (error) {
-      if (!isGone(error)) throw error;
+      if (isGone(error)) return 'gone';
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new PushFailedError(connectionId, reason, { cause: error });
     }
   }
 }

@@ -75,9 +75,9 @@ export class DynamoStateStore implements StateStore {
    * socket is routable the moment `$connect` returns: an index would lag. The user also joins the account's
    * directory (a number set, sharded), which is how a ring-all finds users the agent map does not name.
    */
-  async saveConnection(c: Connection): Promise<void> {
+  async saveConnection(c: Connection): Promise<Connection[]> {
     const info = { connectedAt: c.connectedAt, expiresAt: c.expiresAt };
-    await Promise.all([
+    const [, conns] = await Promise.all([
       this.db.send(
         new PutCommand({
           TableName: this.table,
@@ -100,6 +100,7 @@ export class DynamoStateStore implements StateStore {
           UpdateExpression: 'SET #c = :info, #ttl = :ttl',
           ExpressionAttributeNames: { '#c': connectionAttribute(c.connectionId), '#ttl': 'ttl' },
           ExpressionAttributeValues: { ':info': info, ':ttl': seconds(c.expiresAt) },
+          ReturnValues: 'ALL_NEW',
         }),
       ),
       this.db.send(
@@ -112,6 +113,59 @@ export class DynamoStateStore implements StateStore {
         }),
       ),
     ]);
+    return conns.Attributes ? connectionsIn(c.subdomain, c.userId, conns.Attributes, c.connectedAt) : [];
+  }
+
+  async forgetConnections(sub: string, userId: number, connectionIds: readonly string[]): Promise<void> {
+    if (connectionIds.length === 0) return;
+    const names = Object.fromEntries(connectionIds.map((id, i) => [`#c${i}`, connectionAttribute(id)]));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: userKey(sub, userId), sk: 'CONNS' },
+        UpdateExpression: `REMOVE ${Object.keys(names).join(', ')}`,
+        ExpressionAttributeNames: names,
+      }),
+    );
+  }
+
+  // --- per-tenant rate limits: fixed-window counters that expire with their window ---
+
+  async countTicket(sub: string, userId: number, windowStart: number, windowMs: number): Promise<number> {
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: userKey(sub, userId), sk: `RATE#T#${windowStart}` },
+        UpdateExpression: 'ADD n :one SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':one': 1, ':ttl': seconds(windowStart + 2 * windowMs) },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(Attributes?.n ?? 1);
+  }
+
+  async countMessage(
+    connectionId: string,
+    resume: boolean,
+    windowStart: number,
+    windowMs: number,
+  ): Promise<{ messages: number; resumes: number }> {
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `C#${connectionId}`, sk: `RATE#${windowStart}` },
+        UpdateExpression: 'ADD m :one, r :resume SET #ttl = :ttl',
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':resume': resume ? 1 : 0,
+          ':ttl': seconds(windowStart + 2 * windowMs),
+        },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return { messages: Number(Attributes?.m ?? 1), resumes: Number(Attributes?.r ?? 0) };
   }
 
   async getConnection(connectionId: string): Promise<Connection | undefined> {
@@ -148,23 +202,7 @@ export class DynamoStateStore implements StateStore {
   async connectionsOf(sub: string, users: readonly number[], nowMs: number): Promise<Connection[]> {
     const keys = [...new Set(users)].map((u) => ({ pk: userKey(sub, u), sk: 'CONNS' }));
     const items = await this.batchGet(keys);
-    const out: Connection[] = [];
-    for (const item of items) {
-      const userId = Number(String(item.pk).split('#')[2]);
-      for (const [name, value] of Object.entries(item)) {
-        if (!name.startsWith(CONNECTION_PREFIX)) continue;
-        const info = value as { connectedAt: number; expiresAt: number };
-        if (info.expiresAt <= nowMs) continue;
-        out.push({
-          connectionId: name.slice(CONNECTION_PREFIX.length),
-          subdomain: sub,
-          userId,
-          connectedAt: Number(info.connectedAt),
-          expiresAt: Number(info.expiresAt),
-        });
-      }
-    }
-    return out;
+    return items.flatMap((item) => connectionsIn(sub, Number(String(item.pk).split('#')[2]), item, nowMs));
   }
 
   async connectedUsers(sub: string): Promise<number[]> {
@@ -503,6 +541,29 @@ export class DynamoStateStore implements StateStore {
     return Number(Item?.seq ?? 0);
   }
 }
+
+/** The live sockets recorded on a user's CONNS item. */
+const connectionsIn = (
+  sub: string,
+  userId: number,
+  item: Record<string, unknown>,
+  nowMs: number,
+): Connection[] => {
+  const out: Connection[] = [];
+  for (const [name, value] of Object.entries(item)) {
+    if (!name.startsWith(CONNECTION_PREFIX)) continue;
+    const info = value as { connectedAt: number; expiresAt: number };
+    if (Number(info.expiresAt) <= nowMs) continue;
+    out.push({
+      connectionId: name.slice(CONNECTION_PREFIX.length),
+      subdomain: sub,
+      userId,
+      connectedAt: Number(info.connectedAt),
+      expiresAt: Number(info.expiresAt),
+    });
+  }
+  return out;
+};
 
 const toConnection = (item: Record<string, unknown>): Connection => ({
   connectionId: String(item.connectionId),

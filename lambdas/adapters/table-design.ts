@@ -4,8 +4,10 @@
  * State table (pk, sk; TTL attribute `ttl` in epoch seconds; no index: every read is by key, strongly
  * consistent where it decides delivery, so nothing waits on an index's eventual consistency):
  *   C#<connectionId>       / C            a socket, by id (for $default and $disconnect)
- *   U#<sub>#<userId>       / CONNS        the user's live sockets, one attribute `c:<connectionId>` each
+ *                          / RATE#<t>     its messages and resumes in the minute starting at t (limits.ts)
+ *   U#<sub>#<userId>       / CONNS        the user's live sockets, one attribute `c:<connectionId>` each (≤ 10)
  *                          / M#<callId>   a call the user was told of (what a resume reads; a day)
+ *                          / RATE#T#<t>   the user's tickets in the minute starting at t
  *   A#<sub>#DIR#<shard>    / DIR          16 shards by user id: `users` who have connected and `agents` who
  *                                         hold an extension (number sets; what a ring-all reads)
  *   A#<sub>#X#<shard>      / X#<ext>      the users holding an extension (16 shards by a hash of it)

@@ -21,7 +21,8 @@ export type ProblemCode =
   | 'internal_error'
   | 'unavailable'
   | 'account_disabled'
-  | 'not_configured';
+  | 'not_configured'
+  | 'too_many_requests';
 
 export interface ProblemBody {
   type: string;
@@ -50,6 +51,7 @@ const titles: Record<ProblemCode, string> = {
   unavailable: 'Temporarily unavailable',
   account_disabled: 'Account disabled',
   not_configured: 'Not configured',
+  too_many_requests: 'Too many requests',
 };
 
 export class HttpProblem extends Error {

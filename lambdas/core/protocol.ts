@@ -192,7 +192,9 @@ export type ClientErrorCode =
   | 'malformed_json'
   | 'invalid_message'
   | 'unknown_connection'
-  | 'internal_error';
+  | 'internal_error'
+  /** Past the socket's message or resume budget (see core/limits.ts): wait and retry; a flood is closed. */
+  | 'rate_limited';
 
 export const errorMessage = (code: ClientErrorCode, message: string): ErrorMessage => ({
   v: PROTOCOL_VERSION,

@@ -6,12 +6,15 @@ import { environment, pusher, stateStore, tuning } from './wiring';
 
 const env = environment('default');
 const store = stateStore(env.STATE_TABLE);
+const management = pusher(env.WS_CALLBACK_URL);
 
 export const handler = makeDefaultHandler({
   connections: store,
+  rates: store,
+  closer: management,
   index: store,
   calls: store,
-  pusher: pusher(env.WS_CALLBACK_URL),
+  pusher: management,
   clock: systemClock,
   logger: jsonLogger('default'),
   metrics: emfMetrics('default'),

@@ -95,6 +95,8 @@ export const FUNCTIONS = {
     description: 'Signed call events from a phone system: state, seq, copies for resume, push',
     memoryMb: 512,
     timeoutSeconds: 25,
+    // Calls must get through while another tenant's sockets flood $default: this much is always there.
+    reservedConcurrency: 50,
     env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
@@ -136,8 +138,9 @@ export const FUNCTIONS = {
     env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_URL'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
-      // PutItem stores the ticket; GetItem reads the account's latest seq for a fresh client.
-      { table: 'state', actions: ['PutItem', 'GetItem'] },
+      // PutItem stores the ticket; GetItem reads the account's latest seq for a fresh client; UpdateItem counts
+      // the user's tickets (20 a minute).
+      { table: 'state', actions: ['PutItem', 'GetItem', 'UpdateItem'] },
     ],
     manageConnections: false,
     triggers: [{ kind: 'http', method: 'POST', path: '/tickets' }],
@@ -168,6 +171,8 @@ export const FUNCTIONS = {
     description: 'Consumes a single-use ticket on $connect',
     memoryMb: 256,
     timeoutSeconds: 10,
+    // Every (re)connect of every account goes through here: another function's burst must not starve it.
+    reservedConcurrency: 20,
     env: ['STATE_TABLE'],
     access: [{ table: 'state', actions: ['DeleteItem'] }],
     manageConnections: false,
@@ -175,13 +180,15 @@ export const FUNCTIONS = {
   },
   connect: {
     entry: 'connect',
-    description: 'Registers an admitted socket under its account and user',
+    description: 'Registers an admitted socket under its account and user; closes the oldest past 10 a user',
     memoryMb: 256,
     timeoutSeconds: 10,
-    env: ['STATE_TABLE'],
-    // PutItem: the socket by id; UpdateItem: its user's CONNS item and the account's directory.
+    reservedConcurrency: 20,
+    env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
+    // PutItem: the socket by id; UpdateItem: its user's CONNS item (also to drop sockets over the cap) and the
+    // account's directory. The @connections API closes the sockets over the cap.
     access: [{ table: 'state', actions: ['PutItem', 'UpdateItem'] }],
-    manageConnections: false,
+    manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$connect' }],
   },
   disconnect: {
@@ -200,8 +207,9 @@ export const FUNCTIONS = {
     memoryMb: 256,
     timeoutSeconds: 25,
     env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
-    // GetItem: the connection and the latest seq; Query: the replay and active calls; BatchGetItem: the calls.
-    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem'] }],
+    // GetItem: the connection and the latest seq; Query: the user's calls; BatchGetItem: the calls;
+    // UpdateItem: the socket's message budget. The @connections API replies, and closes a flooding socket.
+    access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'UpdateItem'] }],
     manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$default' }],
   },

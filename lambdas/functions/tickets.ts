@@ -9,6 +9,7 @@ const store = stateStore(env.STATE_TABLE);
 export const handler = makeTicketsHandler({
   account: accountLookup(env.ACCOUNTS_TABLE),
   tickets: store,
+  rates: store,
   events: store,
   clock: systemClock,
   logger: jsonLogger('tickets'),

@@ -12,7 +12,7 @@ import { cachedIntegration, DynamoIntegrationStore } from '../adapters/dynamo-in
 import { DynamoStateStore } from '../adapters/dynamo-state';
 import { readKommoApiOrigin, readTuning, requireEnv } from '../config';
 import { jsonLogger } from '../logger';
-import { type SocketCloser, systemClock } from '../ports';
+import { type ConnectionCloser, systemClock } from '../ports';
 import type { KommoDeps } from '../usecases/kommo-deps';
 import { type KommoWiring, kommoServices } from '../usecases/kommo-services';
 import { FUNCTIONS, type FunctionName } from './manifest';
@@ -42,7 +42,7 @@ export const pusher = (callbackUrl: string) =>
   );
 
 /** Functions without the management API grant must never try to close a socket. */
-const noSocketCloser: SocketCloser = {
+const noConnectionCloser: ConnectionCloser = {
   close: async () => {
     throw new Error('this function has no @connections access');
   },
@@ -69,7 +69,7 @@ export const kommo = (
     accounts: new DynamoAccountStore(dynamoClient(), tables.accounts),
     agents: state,
     connections: state,
-    closer: callbackUrl ? pusher(callbackUrl) : noSocketCloser,
+    closer: callbackUrl ? pusher(callbackUrl) : noConnectionCloser,
     clock: systemClock,
     logger: jsonLogger(service),
     apiOrigin: readKommoApiOrigin(process.env),

@@ -1,13 +1,16 @@
 /** POST /tickets: a Kommo disposable token in, a single-use WebSocket ticket out. */
 import { type AccountSecrets, issueTicket, TICKET_TTL_SECONDS, verifyKommoToken } from '../core/auth';
+import { rateWindow, TENANT_LIMITS, type TenantLimits } from '../core/limits';
 import { HttpProblem } from '../core/problem';
 import { PROTOCOL_VERSION, reauthorizationNotice } from '../core/protocol';
-import type { Account, CallIndex, Clock, Logger, TicketStore } from '../ports';
+import type { Account, CallIndex, Clock, Logger, RateCounter, TicketStore } from '../ports';
 import { type HttpHandler, header, json, withProblems } from './http';
 
 export interface TicketsDeps {
   account: (subdomain: string) => Promise<(AccountSecrets & Pick<Account, 'status'>) | undefined>;
   tickets: TicketStore;
+  rates: Pick<RateCounter, 'countTicket'>;
+  limits?: Pick<TenantLimits, 'ticketsPerWindow' | 'ticketWindowMs'>;
   /** For the seq a fresh client resumes after, so even its first socket misses nothing. */
   events: Pick<CallIndex, 'latestSeq'>;
   clock: Clock;
@@ -34,6 +37,27 @@ export const makeTicketsHandler = (deps: TicketsDeps): HttpHandler =>
         undefined,
         {},
         identity.isAdmin ? { notice: reauthorizationNotice() } : undefined,
+      );
+    }
+    // Counted per user, after the token is verified: a Kommo token may be reused within its minute (nothing says
+    // $authorizedAjax sends a new jti each time), so the count, not single use, is what stops a script from
+    // opening sockets without end. Past it, nothing is stored.
+    const limits = deps.limits ?? TENANT_LIMITS;
+    const window = rateWindow(now.getTime(), limits.ticketWindowMs);
+    const count = await deps.rates.countTicket(
+      identity.subdomain,
+      identity.userId,
+      window.start,
+      limits.ticketWindowMs,
+    );
+    if (count > limits.ticketsPerWindow) {
+      deps.logger.warn('tickets refused', { subdomain: identity.subdomain, userId: identity.userId, count });
+      throw new HttpProblem(
+        429,
+        'too_many_requests',
+        `at most ${limits.ticketsPerWindow} tickets a minute per user; retry in ${window.retryAfterSeconds} s`,
+        undefined,
+        { 'retry-after': String(window.retryAfterSeconds) },
       );
     }
     const issued = issueTicket(identity, now);

@@ -4,6 +4,14 @@
  */
 import type { APIGatewayProxyWebsocketEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { hashTicket, isTicketShape, isTicketUsable } from '../core/auth';
+import { settleBounded } from '../core/fanout';
+import {
+  LocalMessageCounts,
+  rateWindow,
+  socketsOverCap,
+  TENANT_LIMITS,
+  type TenantLimits,
+} from '../core/limits';
 import {
   type ClientErrorCode,
   errorMessage,
@@ -19,10 +27,12 @@ import type {
   CallIndex,
   CallStore,
   Clock,
+  ConnectionCloser,
   ConnectionStore,
   Logger,
   Metrics,
   Pusher,
+  RateCounter,
   TicketStore,
 } from '../ports';
 
@@ -88,9 +98,14 @@ export interface WebSocketResult {
 }
 
 export interface ConnectDeps {
-  connections: Pick<ConnectionStore, 'saveConnection'>;
+  connections: Pick<ConnectionStore, 'saveConnection' | 'forgetConnections'>;
+  /** Closes the user's oldest sockets past the cap (never this one: $connect cannot message or close it). */
+  closer: ConnectionCloser;
   clock: Clock;
   logger: Logger;
+  /** Closes that failed for another reason than a gone socket count as push failures (alarmed). */
+  metrics: Metrics;
+  limits?: Pick<TenantLimits, 'socketsPerUser'>;
 }
 
 export const makeConnectHandler =
@@ -102,14 +117,30 @@ export const makeConnectHandler =
     // Only reachable without the authorizer by a misconfigured stage; refuse rather than store a stranger.
     if (!subdomain || !Number.isSafeInteger(userId) || userId <= 0) return { statusCode: 401 };
     const now = deps.clock.now();
-    await deps.connections.saveConnection({
+    const sockets = await deps.connections.saveConnection({
       connectionId,
       subdomain,
       userId,
       connectedAt: now,
       expiresAt: now + CONNECTION_MAX_AGE_MS + RECORD_MARGIN_MS,
     });
-    deps.logger.info('connected', { connectionId, subdomain, userId });
+    // One user's sockets are capped, so that a script reusing a token cannot make every push to that user slow
+    // (each socket is one PostToConnection). The oldest go: a live widget reconnects, a leaked tab does not.
+    const over = socketsOverCap(sockets, connectionId, (deps.limits ?? TENANT_LIMITS).socketsPerUser);
+    if (over.length > 0) {
+      const ids = over.map((c) => c.connectionId);
+      await deps.connections.forgetConnections(subdomain, userId, ids);
+      const closed = await settleBounded(ids, 8, (id) => deps.closer.close(id));
+      const failed = closed.filter((r) => r.status === 'rejected').length;
+      if (failed > 0) deps.metrics.pushFailures(failed);
+      deps.logger.warn('closed sockets over the per-user cap', {
+        subdomain,
+        userId,
+        closed: ids.length,
+        failed,
+      });
+    }
+    deps.logger.info('connected', { connectionId, subdomain, userId, sockets: sockets.length - over.length });
     return { statusCode: 200 };
   };
 
@@ -126,8 +157,33 @@ export const makeDisconnectHandler =
     return { statusCode: 200 };
   };
 
+/** Whether a message asks for a resume, decided before validation (the budget is checked first). */
+const isResume = (body: string): boolean => {
+  if (body.length > MAX_CLIENT_MESSAGE_BYTES) return false;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return (
+      typeof parsed === 'object' && parsed !== null && (parsed as { action?: unknown }).action === 'resume'
+    );
+  } catch {
+    return false;
+  }
+};
+
 export interface DefaultDeps {
   connections: Pick<ConnectionStore, 'getConnection' | 'removeConnection' | 'connectionsOf'>;
+  rates: Pick<RateCounter, 'countMessage'>;
+  /** Closes a socket that keeps flooding past its budget. */
+  closer: ConnectionCloser;
+  limits?: Pick<
+    TenantLimits,
+    | 'messagesPerWindow'
+    | 'closeAfterMessages'
+    | 'resumesPerWindow'
+    | 'messageWindowMs'
+    | 'burstMessages'
+    | 'burstRefillPerSecond'
+  >;
   index: Pick<CallIndex, 'callIdsOf' | 'latestSeq'>;
   calls: Pick<CallStore, 'getCalls'>;
   pusher: Pusher;
@@ -148,10 +204,69 @@ export const makeDefaultHandler = (deps: DefaultDeps) => {
   const refuse = (connectionId: string, code: ClientErrorCode, message: string) =>
     reply(connectionId, [errorMessage(code, message)]);
 
+  const limits = deps.limits ?? TENANT_LIMITS;
+  const local = new LocalMessageCounts(limits);
+  /**
+   * Every message is counted against its socket's budget before anything else is done for it, malformed ones
+   * included: API Gateway's stage throttle and Lambda's concurrency are shared by every account, so a socket
+   * flooding them is told to stop (`rate_limited`), then closed. A resume also has a budget of its own.
+   * Answers false when the message must not be handled.
+   */
+  const withinBudget = async (connectionId: string, body: string): Promise<boolean> => {
+    const now = deps.clock.now();
+    const { start, retryAfterSeconds } = rateWindow(now, limits.messageWindowMs);
+    const resume = isResume(body);
+    const seen = local.hit(connectionId, start, resume, now);
+    const close = async (messages: number) => {
+      deps.logger.warn('socket closed for flooding', { connectionId, messages });
+      await deps.closer.close(connectionId);
+      return false;
+    };
+    // The burst budget first: kept in memory, it answers a flood without a round trip.
+    if (seen.tokens <= -limits.burstMessages) return close(seen.messages);
+    if (seen.tokens < 0) {
+      // Told once per burst; what follows is dropped unanswered, so a flood costs no reply each.
+      if (seen.tokens >= -1) {
+        await refuse(
+          connectionId,
+          'rate_limited',
+          `at most ${limits.burstMessages} messages at once per socket, then ${limits.burstRefillPerSecond} a second; slow down (a socket that keeps on is closed)`,
+        );
+      }
+      return false;
+    }
+    const overLocally =
+      seen.messages > limits.messagesPerWindow || (resume && seen.resumes > limits.resumesPerWindow);
+    const count = overLocally
+      ? seen
+      : await deps.rates.countMessage(connectionId, resume, start, limits.messageWindowMs);
+    if (count.messages > limits.closeAfterMessages) return close(count.messages);
+    if (count.messages > limits.messagesPerWindow) {
+      // A resume refused gets its error (the widget backs off and retries); anything else only the first time.
+      if (!resume && count.messages > limits.messagesPerWindow + 1) return false;
+      await refuse(
+        connectionId,
+        'rate_limited',
+        `at most ${limits.messagesPerWindow} messages a minute per socket; retry in ${retryAfterSeconds} s (a socket that keeps on is closed)`,
+      );
+      return false;
+    }
+    if (resume && count.resumes > limits.resumesPerWindow) {
+      await refuse(
+        connectionId,
+        'rate_limited',
+        `at most ${limits.resumesPerWindow} resumes a minute per socket; retry in ${retryAfterSeconds} s`,
+      );
+      return false;
+    }
+    return true;
+  };
+
   return async (event: WebSocketEvent): Promise<WebSocketResult> => {
     const { connectionId } = event.requestContext;
     try {
       const body = event.body ?? '';
+      if (!(await withinBudget(connectionId, body))) return { statusCode: 200 };
       if (event.isBase64Encoded) {
         await refuse(connectionId, 'invalid_message', 'binary frames are not supported; send JSON text');
         return { statusCode: 200 };

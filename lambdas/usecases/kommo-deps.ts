@@ -2,7 +2,7 @@ import type { KommoClient } from '../kommo/client';
 import type { InstallationStore, InstallCodeStore, Integration } from '../kommo/ports';
 import type { TokenEndpoint } from '../kommo/token-endpoint';
 import type { TokenService } from '../kommo/tokens';
-import type { AccountStore, AgentStore, Clock, ConnectionStore, Logger, SocketCloser } from '../ports';
+import type { AccountStore, AgentStore, Clock, ConnectionCloser, ConnectionStore, Logger } from '../ports';
 
 /** Everything the Kommo use-cases touch; each takes the slice it needs. */
 export interface KommoDeps {
@@ -12,7 +12,7 @@ export interface KommoDeps {
   accounts: AccountStore;
   agents: Pick<AgentStore, 'putAgentMap'>;
   connections: Pick<ConnectionStore, 'connectionsOf' | 'connectedUsers' | 'removeConnection'>;
-  closer: SocketCloser;
+  closer: ConnectionCloser;
   endpoint: TokenEndpoint;
   tokens: TokenService;
   client: KommoClient;

@@ -92,12 +92,15 @@ export const startTestStack = async (options: LocalStackOptions = {}) => {
   };
 
   /**
-   * Every item of the state table but the sockets' own bookkeeping (a socket by id, a user's CONNS item), which
-   * earlier tests' sockets change as their $disconnect lands: "nothing stored" is asserted by comparing two.
+   * Every item of the state table but the sockets' own bookkeeping (a socket by id, a user's CONNS item, the
+   * ticket and message counters), which earlier tests' sockets change as their $disconnect lands: "nothing
+   * stored" is asserted by comparing two.
    */
   const items = async () => {
     const { Items = [] } = await stack.dynamo.send(new ScanCommand({ TableName: LOCAL_TABLES.state }));
-    return Items.filter((item) => !item.pk?.S?.startsWith('C#') && item.sk?.S !== 'CONNS')
+    return Items.filter(
+      (item) => !item.pk?.S?.startsWith('C#') && item.sk?.S !== 'CONNS' && !item.sk?.S?.startsWith('RATE#'),
+    )
       .map((item) => `${item.pk?.S}|${item.sk?.S}|${JSON.stringify(item)}`)
       .sort();
   };

@@ -348,7 +348,17 @@ const story = async (r: Rehearsal) => {
   });
   step('twilio ringing', twilioRes.status, 200);
   await third.socket.next('call', (m) => m.view.call.id.includes('CAparent'));
-  for (const s of [first.socket, second.socket, third.socket]) s.close();
+  // One user's eleventh socket: $connect closes the oldest through the @connections API (10 per user).
+  const crowd: TestSocket[] = [];
+  for (let i = 0; i < 11; i++) {
+    const ticket = await api('POST', '/tickets', { 'x-auth-token': await token(8) });
+    step('crowd ticket', ticket.status, 201);
+    crowd.push(await TestSocket.open(String(ticket.body.url)));
+  }
+  for (let i = 0; i < 50 && crowd[0]?.closed === undefined; i++) await sleep(100);
+  step('oldest of 11 sockets closed', crowd[0]?.closed === undefined ? 0 : 1, 1);
+  expect(crowd.slice(1).every((s) => s.closed === undefined)).toBe(true);
+  for (const s of [first.socket, second.socket, third.socket, ...crowd]) s.close();
   await sleep(300);
   return steps;
 };

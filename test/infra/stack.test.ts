@@ -10,8 +10,8 @@ import { CallbridgeStack, constructIdOf } from '../../infra/aws/stack';
 import { allowedCalls, FUNCTIONS, type Manifest } from '../../lambdas/functions/manifest';
 
 // Bundling is skipped here (it is exercised once, below); the template is what these tests read.
-const synth = () => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+const synth = (context: Record<string, unknown> = {}) => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
   const stack = new CallbridgeStack(app, 'Test');
   return { app, stack, template: Template.fromStack(stack) };
 };
@@ -22,6 +22,22 @@ beforeAll(() => {
 });
 
 describe('CallbridgeStack', () => {
+  it('reserves concurrency for the authorizer, $connect and the webhook, unless -c reservedConcurrency=false', () => {
+    const reserved = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function'))
+        .map((r) => (r.Properties as { ReservedConcurrentExecutions?: number }).ReservedConcurrentExecutions)
+        .filter((n) => n !== undefined)
+        .sort((a, b) => Number(a) - Number(b));
+    const declared = Object.values(FUNCTIONS as Manifest)
+      .flatMap((f) => (f.reservedConcurrency ? [f.reservedConcurrency] : []))
+      .sort((a, b) => a - b);
+    expect(declared.length).toBeGreaterThanOrEqual(3);
+    expect(reserved(template)).toEqual(declared);
+    expect(reserved(synth({ reservedConcurrency: 'false' }).template)).toEqual([]);
+    expect(reserved(synth({ reservedConcurrency: false }).template)).toEqual([]);
+    expect(() => synth({ reservedConcurrency: 'no' })).toThrow(/reservedConcurrency/);
+  });
+
   it('has the WebSocket routes with the ticket authorizer on $connect only', () => {
     for (const key of ['$connect', '$disconnect', '$default']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: key });
@@ -103,12 +119,18 @@ describe('CallbridgeStack', () => {
     ]);
   });
 
-  it('lets only the webhook functions, $default and the disable hook manage connections', () => {
+  it('lets only the webhook functions, $connect (closing sockets over the cap), $default and the disable hook use @connections', () => {
     const policies = template.findResources('AWS::IAM::Policy');
     const posters = Object.entries(policies)
       .filter(([, p]) => JSON.stringify(p).includes('execute-api:ManageConnections'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
-    expect(posters.sort()).toEqual(['DefaultRoute', 'OauthDisabled', 'ProviderWebhook', 'Webhook']);
+    expect(posters.sort()).toEqual([
+      'Connect',
+      'DefaultRoute',
+      'OauthDisabled',
+      'ProviderWebhook',
+      'Webhook',
+    ]);
   });
 
   it('logs access on both stages and retains function logs', () => {
@@ -181,6 +203,7 @@ describe('CallbridgeStack', () => {
     expect(throttles).toHaveLength(6);
     const pushFailures = alarms.filter((a) => a.MetricName === 'PushFailures');
     expect(pushFailures.map((a) => a.Dimensions[0].Value).sort()).toEqual([
+      'connect',
       'default',
       'oauthDisabled',
       'providerWebhook',
