@@ -173,3 +173,24 @@ export const runCli = (main: () => Promise<unknown> | unknown, context: { port?:
   }
   return fail;
 };
+
+/**
+ * For scripts whose body runs at module top level (bench, cost, screenshot): parse, or print help (exit 0)
+ * or the usage error (exit 2) before anything starts.
+ */
+export const parseOrExit = <O extends NonNullable<ParseArgsConfig['options']>>(
+  spec: CommandSpec<O>,
+  argv = process.argv.slice(2),
+  prefix = 'error',
+) => {
+  try {
+    return parseCommand(spec, argv);
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.message);
+      process.exit(0);
+    }
+    console.error(`${prefix}: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  }
+};

@@ -4,7 +4,17 @@ import { launchChromium } from '../infra/local/browser';
 import { DEMO_CONTACTS } from '../infra/local/demo';
 import { startDemoStack } from '../infra/local/main';
 
-const out = process.argv[2] ?? 'docs/demo.png';
+import { parseOrExit } from './cli';
+
+const { positionals } = parseOrExit({
+  usage: 'npm run screenshot [-- OUT.png]',
+  details:
+    '  Starts the demo on a free port, rings a call in Chromium and saves the page (default docs/demo.png).',
+  examples: ['npm run screenshot', 'npm run screenshot -- /tmp/demo.png'],
+  options: {},
+  allowPositionals: true,
+});
+const out = positionals[0] ?? 'docs/demo.png';
 const demo = await startDemoStack({ port: 0 });
 const browser = await launchChromium();
 try {
