@@ -20,8 +20,9 @@ afterAll(() => t.stop());
 
 type WidgetInstance = KommoSelf & { callbacks: Record<string, (...args: unknown[]) => unknown> };
 
-const mount = (userId: number, opts: { secret?: string; apiUrl?: string } = {}) => {
+const mount = (userId: number, opts: { secret?: string; apiUrl?: string; isAdmin?: boolean } = {}) => {
   const kommo = fakeKommo({
+    isAdmin: opts.isAdmin,
     subdomain: 'acme',
     clientSecret: opts.secret ?? CLIENT_SECRET,
     integrationId: 'int-acme',
@@ -123,11 +124,27 @@ describe('widget lifecycle', () => {
     const widget = make();
     widget.callbacks.init?.();
     await vi.waitFor(() => expect(kommo.recorded.errors).toHaveLength(1), { timeout: 5000 });
-    expect(kommo.recorded.errors[0]?.text).toContain('refused');
+    // An agent is told what it means for them and whom to ask; no commands, no secrets.
+    expect(kommo.recorded.errors[0]?.text).toBe(
+      "Calls can't reach you right now; ask your Kommo admin to check the Callbridge integration.",
+    );
     expect(kommo.recorded.errors[0]?.header).toBe('Callbridge');
     await new Promise((r) => setTimeout(r, 2500));
     expect(kommo.recorded.ajax.length).toBeGreaterThan(1);
     expect(kommo.recorded.errors).toHaveLength(1);
+    widget.callbacks.destroy?.();
+  });
+
+  it('tells an admin the technical reason for a refused token, and shows it in the settings', async () => {
+    const { kommo, make } = mount(107, { secret: 'not-the-integration-secret-000', isAdmin: true });
+    const widget = make();
+    widget.callbacks.init?.();
+    await vi.waitFor(() => expect(kommo.recorded.errors).toHaveLength(1), { timeout: 5000 });
+    expect(kommo.recorded.errors[0]?.text).toContain("refused this Kommo account's token");
+    expect(kommo.recorded.errors[0]?.text).toContain('secret key');
+    const modal = document.createElement('div');
+    widget.callbacks.settings?.([modal]);
+    expect(modal.textContent).toContain("Problem: The Callbridge backend refused this Kommo account's token");
     widget.callbacks.destroy?.();
   });
 
@@ -136,9 +153,14 @@ describe('widget lifecycle', () => {
     const widget = make();
     widget.callbacks.init?.();
     expect(kommo.recorded.errors).toHaveLength(1);
-    expect(kommo.recorded.errors[0]?.text).toContain('backend URL is not set');
+    expect(kommo.recorded.errors[0]?.text).toContain('ask your Kommo admin');
     expect(kommo.recorded.ajax).toHaveLength(0);
     widget.callbacks.destroy?.();
+    const admin = mount(108, { apiUrl: '', isAdmin: true });
+    const adminWidget = admin.make();
+    adminWidget.callbacks.init?.();
+    expect(admin.kommo.recorded.errors[0]?.text).toContain('backend URL is not set');
+    adminWidget.callbacks.destroy?.();
   });
 
   it('sends the phones map to PUT /agents when an admin saves the settings', async () => {
