@@ -130,6 +130,16 @@ export const runAccounts = async (
       }
     }
   }
+  // Every required flag is checked before anything is touched (or AWS credentials are looked for).
+  const required: Record<string, (keyof typeof values)[]> = {
+    integration: ['client-id', 'client-secret', 'widget-code'],
+    add: ['subdomain', 'integration-id', 'client-secret'],
+    'rotate-webhook-secret': ['subdomain'],
+    remove: ['subdomain'],
+    connect: ['subdomain'],
+    disconnect: ['subdomain'],
+  };
+  for (const flag of required[command] ?? []) need(flag);
   const target = resolveTarget({
     local: values.local,
     outputs: values.outputs,
