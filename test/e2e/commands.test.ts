@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoStack } from '../../infra/local/main';
 import { LOCAL_TABLES } from '../../infra/local/stack';
+import { checkNodeVersion } from '../../scripts/cli';
 
 const root = process.cwd();
 const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
@@ -253,5 +254,33 @@ describe('npm run accounts, build, validate', () => {
     const result = await run('widget/validate.ts', ['missing.zip']);
     expect(result.code).toBe(1);
     expect(oneLine(result)).toBe('error: missing.zip not found: run npm run build first');
+  });
+});
+
+describe('Node versions', () => {
+  it('is quiet on Node 22 and 24; below, one line of ours replaces the AWS SDK notice', () => {
+    const lines: string[] = [];
+    const before = process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+    try {
+      expect(checkNodeVersion('24.21.0', (l) => lines.push(l))).toBe(true);
+      expect(checkNodeVersion('22.12.0', (l) => lines.push(l))).toBe(true);
+      expect(lines).toEqual([]);
+      expect(checkNodeVersion('20.20.2', (l) => lines.push(l))).toBe(false);
+      expect(lines).toEqual([
+        'warning: Node 20.20.2 is not supported; use Node 22 or 24 (on Linux x64, npm ci installs Node 24 for the npm scripts)',
+      ]);
+      expect(process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED).toBe('true');
+    } finally {
+      if (before === undefined) delete process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+      else process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = before;
+    }
+  });
+
+  it('npm start prints no warning on a supported Node, and only our one line below', async () => {
+    const first = await run('infra/local/main.ts', [], { env: { PORT: '0' }, until: /--data '/ });
+    first.kill();
+    const supported = Number(process.versions.node.split('.')[0]) >= 22;
+    expect(first.stderr.trim().split('\n').filter(Boolean)).toHaveLength(supported ? 0 : 1);
+    expect(first.stdout + first.stderr).not.toMatch(/NodeVersionSupportWarning/);
   });
 });
