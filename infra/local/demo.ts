@@ -254,7 +254,13 @@ export const demoRoutes = (deps: DemoDeps) => {
       if (req.method === 'POST' && path === '/demo/kommo/settings') {
         // Kommo keeps the widget's settings; the emulator is that Kommo (the backend reads them from there).
         const body = await readJson(req);
-        const phones = body.phones && typeof body.phones === 'object' ? body.phones : {};
+        // Kommo's users field: user id → extension text; anything else is not what Kommo would store.
+        const phones = Object.fromEntries(
+          Object.entries(body.phones && typeof body.phones === 'object' ? body.phones : {}).filter(
+            ([user, extension]) =>
+              /^\d{1,12}$/.test(user) && typeof extension === 'string' && extension.length <= 64,
+          ),
+        );
         deps.kommo?.emulator?.setWidgetSettings(DEMO_ACCOUNT_ID, { phones });
         sendJson(res, 200, { stored: deps.kommo?.emulator !== undefined });
         return true;

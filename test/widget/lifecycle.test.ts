@@ -56,7 +56,7 @@ describe('widget lifecycle', () => {
     expect(widget.callbacks.render?.()).toBe(true);
     expect(widget.callbacks.init?.()).toBe(true);
     expect(widget.callbacks.bind_actions?.()).toBe(true);
-    await vi.waitFor(async () => expect(await socketsOf(101)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(101)).toBe(1), { timeout: 5000 });
     for (let area = 0; area < 5; area++) expect(widget.callbacks.render?.()).toBe(true);
     // Kommo creating a second widget object on the same page, and re-running init, opens nothing new.
     const again = make();
@@ -72,7 +72,7 @@ describe('widget lifecycle', () => {
     const { kommo, make } = mount(102);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(102)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(102)).toBe(1), { timeout: 5000 });
     const ringing = callEvent('call.ringing', { users: [102], from: '+1 (555) 123-4567' });
     await t.webhook(ringing);
     await t.webhook(callEvent('call.ringing', { id: ringing.call.id, users: [102] })); // a provider retry, new id
@@ -98,7 +98,7 @@ describe('widget lifecycle', () => {
     const { kommo, make } = mount(103);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(103)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(103)).toBe(1), { timeout: 5000 });
     const id = `missed-${Date.now()}`;
     await t.webhook(callEvent('call.ringing', { id, users: [103], from: '+15550001111' }));
     await t.webhook(callEvent('call.ended', { id, users: [103], from: '+15550001111' }));
@@ -112,7 +112,7 @@ describe('widget lifecycle', () => {
     const { kommo, make } = mount(104);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(104)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(104)).toBe(1), { timeout: 5000 });
     await t.webhook(callEvent('call.answered', { users: [104] }));
     await vi.waitFor(() => expect(kommo.recorded.callingStatus).toEqual([true]));
     widget.callbacks.destroy?.();
@@ -136,7 +136,7 @@ describe('widget lifecycle', () => {
   });
 
   it('tells an admin the technical reason for a refused token, and shows it in the settings', async () => {
-    const { kommo, make } = mount(107, { secret: 'not-the-integration-secret-000', isAdmin: true });
+    const { kommo, make } = mount(109, { secret: 'not-the-integration-secret-000', isAdmin: true });
     const widget = make();
     widget.callbacks.init?.();
     await vi.waitFor(() => expect(kommo.recorded.errors).toHaveLength(1), { timeout: 5000 });
@@ -186,7 +186,7 @@ describe('widget lifecycle', () => {
     const { make } = mount(107);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(107)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(107)).toBe(1), { timeout: 5000 });
     const modal = document.createElement('div');
     widget.callbacks.settings?.([modal]);
     expect(modal.textContent).toContain('Connection: connected');
