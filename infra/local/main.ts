@@ -39,7 +39,7 @@ export interface LocalConfig {
 }
 
 export const START_COMMAND = {
-  usage: 'npm start [-- --fresh] [-- --verbose]',
+  usage: 'npm start [-- --fresh] [--verbose]',
   details: `  --fresh      wipe .local/ (the local DynamoDB data) first
   --verbose    log every handler's JSON lines
   environment: PORT (8787; the Kommo emulator takes PORT+1), HOST (127.0.0.1), KOMMO_SUBDOMAIN (demo),
@@ -300,7 +300,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
   const headers = signWebhook(secret, `msg_${Date.now()}`, Math.floor(Date.now() / 1000), body);
   print(`Callbridge local stack on ${stack.url}
 
-  Demo page            ${stack.url}/   (open it, then press "Incoming call")
+  Demo page            ${stack.url}/   (open it, press "Incoming call"; "Widget settings" maps extensions)
   Webhook URL          ${stack.url}/webhooks/${account.subdomain}
   Provider webhooks    ${stack.url}/webhooks/${account.subdomain}/{twilio|telnyx|vonage|plivo|zadarma}   (npm run accounts -- connect <provider> --local …)
   WebSocket URL        ${stack.webSocketUrl}
