@@ -59,7 +59,7 @@ const oneLine = (result: Run) => {
   return result.stderr.split('\n')[0];
 };
 
-describe('every command explains itself', () => {
+describe.concurrent('every command explains itself', () => {
   it.each([
     ['scripts/call.ts', 'npm run call -- ringing|answered|ended|missed'],
     ['scripts/accounts.ts', 'npm run accounts -- integration|add|list'],
