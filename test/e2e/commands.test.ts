@@ -4,7 +4,7 @@
  * their own processes, as `npm run …` runs them.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,6 +204,21 @@ describe('npm start', () => {
         new RegExp(
           `^error: another npm start \\(pid \\d+, ${url}\\) is already running in this folder: stop it first, or use that one$`,
         ),
+      );
+    } finally {
+      first.kill();
+    }
+  });
+
+  it('says the folder is in use when only the database lock tells (the first one left no pid file)', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'callbridge-locked-'));
+    const first = await run('infra/local/main.ts', [], { cwd, env: { PORT: '0' }, until: /--data '/ });
+    try {
+      rmSync(join(cwd, '.local/npm-start.pid'));
+      const second = await run('infra/local/main.ts', [], { cwd, env: { PORT: '0' } });
+      expect(second.code).toBe(1);
+      expect(oneLine(second)).toBe(
+        'error: another npm start is already running in this folder (its data in .local/dynamo is locked): stop it first, or run this one from another folder',
       );
     } finally {
       first.kill();
