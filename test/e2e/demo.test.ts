@@ -217,4 +217,32 @@ describe('demo page', () => {
     expect(await page.locator('.toast').first().textContent()).not.toContain('Contact');
     await page.close();
   });
+
+  // Last: it installs the demo account from the Kommo emulator, which the tests above do not expect.
+  it('after an install from Kommo, a Save stores the settings in Kommo and the backend reads them from there', async () => {
+    const page = await openDemo(101);
+    expect(
+      await page.evaluate(async () => (await fetch('/demo/kommo/install', { method: 'POST' })).status),
+    ).toBe(200);
+    await demo.stack.kommo.idle();
+    await expect
+      .poll(async () => (await demo.stack.accounts.getAccount(demo.account.subdomain))?.status, {
+        timeout: 10_000,
+      })
+      .toBe('active');
+    await page.click('[data-area="settings"]');
+    const answers: unknown[] = [];
+    page.on('response', async (r) => {
+      if (r.request().method() === 'PUT' && r.url().endsWith('/agents')) answers.push(await r.json());
+    });
+    await page.fill('input[data-user="103"]', '303');
+    await page.click('#settings-save');
+    await expect
+      .poll(() => page.locator('#settings-result').textContent(), { timeout: 10_000 })
+      .toBe('Saved');
+    await expect.poll(() => answers.length).toBe(1);
+    expect(answers[0]).toMatchObject({ source: 'kommo', agents: { '103': '303' } });
+    expect(await demo.stack.state.getAgentMap(demo.account.subdomain)).toMatchObject({ '103': '303' });
+    await page.close();
+  });
 });
