@@ -254,8 +254,14 @@
       });
       const body = await res.json();
       if (body.callId) state.lastCallId = body.callId;
+      // What npm run call warns about: a call that reached nobody.
+      const unmatched = body.response?.unmatchedExtensions;
+      const note =
+        body.response?.users === 0 && unmatched?.length
+          ? `\n  nobody was rung: extension ${unmatched.join(', ')} is not mapped to a user (Widget settings)`
+          : '';
       $id('call-log').textContent =
-        `${new Date().toLocaleTimeString()} ${button.textContent} → ${body.status} ${JSON.stringify(body.response)}\n${$id('call-log').textContent}`;
+        `${new Date().toLocaleTimeString()} ${button.textContent} → ${body.status} ${JSON.stringify(body.response)}${note}\n${$id('call-log').textContent}`;
     });
   }
 
