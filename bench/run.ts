@@ -7,6 +7,7 @@ import { mintKommoToken } from '../infra/local/kommo-token';
 import { LOCAL_TABLES, localDynamoClient, startDynalite } from '../infra/local/stack';
 import { createTables } from '../infra/local/tables';
 import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
+import { parseOrExit } from '../scripts/cli';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
 import { bridgeBench } from './bridge';
@@ -15,6 +16,17 @@ import { measureColdStarts } from './cold-start';
 import { closeAgents, startBenchStack } from './harness';
 import { kommoBench } from './kommo';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
+
+parseOrExit({
+  usage: 'npm run bench   (configured by environment variables)',
+  details: `  About 5 minutes on loopback; prints each figure and writes bench/results.json (npm run bench:report).
+  BENCH_ONLY=section[,section]   run some sections only: latency, fanout, routing, throughput,
+                                 cold-start, widget, bridge, kommo
+  BENCH_QUICK=1                  small sizes, for a smoke run
+  BENCH_SECONDS=N                the throughput section's duration (60)`,
+  examples: ['npm run bench', 'BENCH_QUICK=1 BENCH_ONLY=widget npm run bench'],
+  options: {},
+});
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY?.split(',');
@@ -422,6 +434,13 @@ const machine = {
 console.log(
   `Callbridge bench — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${QUICK ? ' (QUICK: counts shrunk)' : ''}`,
 );
+const unknownSections = ONLY?.filter((name) => !(name in sections)) ?? [];
+if (unknownSections.length > 0) {
+  console.error(
+    `error: BENCH_ONLY: unknown section ${unknownSections.join(', ')}; expected some of ${Object.keys(sections).join(', ')}`,
+  );
+  process.exit(2);
+}
 const started = Date.now();
 for (const [name, run] of Object.entries(sections)) {
   if (ONLY && !ONLY.includes(name)) continue;

@@ -13,7 +13,6 @@
  * Target: the deployed stack (--outputs cdk-outputs.json, the default when that file exists) or the running
  * local stack (--local). New webhook secrets are printed once, here, and nowhere else.
  */
-import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import { DynamoAccountStore } from '../lambdas/adapters/dynamo-accounts';
 import { DynamoInstallationStore } from '../lambdas/adapters/dynamo-installations';
@@ -30,10 +29,12 @@ import { HttpProblem } from '../lambdas/core/problem';
 import type { ProviderCredentials } from '../lambdas/ports';
 import { CREDENTIAL_FLAGS, CredentialError, providerCredentials } from '../lambdas/providers/credentials';
 import { isProviderName, PROVIDER_NAMES, type ProviderName } from '../lambdas/providers/port';
-import { resolveTarget, UsageError } from './targets';
+import { HelpRequested, parseCommand, runCli, UsageError, usageText } from './cli';
+import { resolveTarget } from './targets';
 
-const usage = `usage: npm run accounts -- integration|add|list|rotate-webhook-secret|remove|connect|disconnect [options]
-  integration            --client-id ID --client-secret SECRET --widget-code CODE [--redirect-uri URL]
+const spec = {
+  usage: 'npm run accounts -- integration|add|list|rotate-webhook-secret|remove|connect|disconnect [options]',
+  details: `  integration            --client-id ID --client-secret SECRET --widget-code CODE [--redirect-uri URL]
   add                    --subdomain S --integration-id ID --client-secret SECRET [--domain kommo.com] [--webhook-secret whsec_…]
                          [--long-lived-token JWT [--widget-code CODE]]
   list
@@ -45,43 +46,52 @@ const usage = `usage: npm run accounts -- integration|add|list|rotate-webhook-se
   connect plivo          --subdomain S --auth-token TOKEN
   connect zadarma        --subdomain S --api-key KEY --api-secret SECRET
   disconnect PROVIDER    --subdomain S
-  target:                [--outputs cdk-outputs.json] [--stack NAME] | --local [--local-file .local/stack.json]`;
+  target:                [--outputs cdk-outputs.json] [--stack NAME] (AWS credentials from aws configure)
+                         | --local [--local-file .local/stack.json] (the running npm start)`,
+  examples: [
+    'npm run accounts -- list --local',
+    'npm run accounts -- rotate-webhook-secret --subdomain acme',
+  ],
+  options: {
+    subdomain: { type: 'string' },
+    'integration-id': { type: 'string' },
+    'client-secret': { type: 'string' },
+    domain: { type: 'string' },
+    'webhook-secret': { type: 'string' },
+    'grace-hours': { type: 'string' },
+    'auth-token': { type: 'string' },
+    'public-key': { type: 'string' },
+    'signature-secret': { type: 'string' },
+    'api-key': { type: 'string' },
+    'api-secret': { type: 'string' },
+    'client-id': { type: 'string' },
+    'widget-code': { type: 'string' },
+    'redirect-uri': { type: 'string' },
+    'long-lived-token': { type: 'string' },
+    outputs: { type: 'string' },
+    stack: { type: 'string' },
+    local: { type: 'boolean' },
+    'local-file': { type: 'string' },
+  },
+  allowPositionals: true,
+} as const;
+const usage = usageText(spec);
 
 export const runAccounts = async (
   argv: string[],
   print: (line: string) => void = console.log,
 ): Promise<void> => {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      subdomain: { type: 'string' },
-      'integration-id': { type: 'string' },
-      'client-secret': { type: 'string' },
-      domain: { type: 'string' },
-      'webhook-secret': { type: 'string' },
-      'grace-hours': { type: 'string' },
-      'auth-token': { type: 'string' },
-      'public-key': { type: 'string' },
-      'signature-secret': { type: 'string' },
-      'api-key': { type: 'string' },
-      'api-secret': { type: 'string' },
-      'client-id': { type: 'string' },
-      'widget-code': { type: 'string' },
-      'redirect-uri': { type: 'string' },
-      'long-lived-token': { type: 'string' },
-      outputs: { type: 'string' },
-      stack: { type: 'string' },
-      local: { type: 'boolean' },
-      'local-file': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  const command = positionals[0];
-  if (values.help || !command) {
-    print(usage);
+  let parsed: ReturnType<typeof parseCommand<typeof spec.options>>;
+  try {
+    parsed = parseCommand(spec, argv);
+  } catch (error) {
+    if (!(error instanceof HelpRequested)) throw error;
+    print(error.message);
     return;
   }
+  const { positionals, values } = parsed;
+  const command = positionals[0];
+  if (!command) throw new UsageError(`which command?\n${usage}`);
   const need = (name: keyof typeof values): string => {
     const value = values[name];
     if (typeof value !== 'string' || !value)
@@ -120,6 +130,16 @@ export const runAccounts = async (
       }
     }
   }
+  // Every required flag is checked before anything is touched (or AWS credentials are looked for).
+  const required: Record<string, (keyof typeof values)[]> = {
+    integration: ['client-id', 'client-secret', 'widget-code'],
+    add: ['subdomain', 'integration-id', 'client-secret'],
+    'rotate-webhook-secret': ['subdomain'],
+    remove: ['subdomain'],
+    connect: ['subdomain'],
+    disconnect: ['subdomain'],
+  };
+  for (const flag of required[command] ?? []) need(flag);
   const target = resolveTarget({
     local: values.local,
     outputs: values.outputs,
@@ -314,12 +334,13 @@ export const runAccounts = async (
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runAccounts(process.argv.slice(2)).catch((error: unknown) => {
-    if (error instanceof UsageError || error instanceof HttpProblem) {
-      console.error(`error: ${error.message}`);
-      process.exit(2);
+  runCli(async () => {
+    try {
+      await runAccounts(process.argv.slice(2));
+    } catch (error) {
+      // A refusal by our own rules (bad subdomain, bad secret): the caller's input, so exit 2.
+      if (error instanceof HttpProblem) throw new UsageError(error.message);
+      throw error;
     }
-    console.error(error);
-    process.exit(1);
   });
 }

@@ -5,7 +5,6 @@
  *
  * Usage: npm run cost [-- --agents 1000 --calls-per-day 10000 --hours-per-day 8 --days 22]
  */
-import { parseArgs } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import WebSocket from 'ws';
@@ -15,6 +14,41 @@ import { startLocalStack } from '../infra/local/stack';
 import { newAccount } from '../lambdas/core/accounts';
 import { signWebhook } from '../lambdas/core/webhook-signature';
 import { FUNCTIONS, type FunctionName } from '../lambdas/functions/manifest';
+import { parseOrExit } from './cli';
+
+// Arguments first: --help and a typo answer at once, before the CDK synth and the sample run.
+const COST_COMMAND = {
+  usage: 'npm run cost [-- --agents 1000 --calls-per-day 10000 --hours-per-day 8 --days 22]',
+  details: `  --agents N          agents signed in (default 1000)
+  --calls-per-day N   inbound calls a day across the account(s) (default 10000)
+  --hours-per-day N   hours a day agents keep Kommo open (default 8)
+  --days N            working days a month (default 22)`,
+  examples: ['npm run cost -- --agents 50 --calls-per-day 800'],
+  options: {
+    agents: { type: 'string', default: '1000' },
+    'calls-per-day': { type: 'string', default: '10000' },
+    'hours-per-day': { type: 'string', default: '8' },
+    days: { type: 'string', default: '22' },
+  },
+} as const;
+const parseCostArgs = () => {
+  const { values } = parseOrExit(COST_COMMAND);
+  const number = (flag: keyof typeof values & string, max: number) => {
+    const value = Number(values[flag]);
+    if (!Number.isFinite(value) || value <= 0 || value > max) {
+      console.error(`error: --${flag} "${values[flag]}": expected a number above 0 and at most ${max}`);
+      process.exit(2);
+    }
+    return value;
+  };
+  return {
+    agents: number('agents', 1_000_000),
+    'calls-per-day': number('calls-per-day', 100_000_000),
+    'hours-per-day': number('hours-per-day', 24),
+    days: number('days', 31),
+  };
+};
+const values = parseCostArgs();
 
 /** us-east-1, on-demand, as published on each service's pricing page (checked 2026-11). */
 const PRICES = {
@@ -48,20 +82,6 @@ interface Usage {
   httpRequests: number;
   messages: number;
   invocations: Partial<Record<FunctionName, { count: number; totalMs: number }>>;
-}
-
-const { values } = parseArgs({
-  options: {
-    agents: { type: 'string', default: '1000' },
-    'calls-per-day': { type: 'string', default: '10000' },
-    'hours-per-day': { type: 'string', default: '8' },
-    days: { type: 'string', default: '22' },
-    help: { type: 'boolean' },
-  },
-});
-if (values.help) {
-  console.log('usage: npm run cost [-- --agents 1000 --calls-per-day 10000 --hours-per-day 8 --days 22]');
-  process.exit(0);
 }
 
 const SAMPLE_AGENTS = 10;

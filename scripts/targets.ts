@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { localDynamoClient } from '../infra/local/stack';
+import { UsageError } from './cli';
 
 export const DEFAULT_OUTPUTS_FILE = 'cdk-outputs.json';
 export const LOCAL_STATE_FILE = '.local/stack.json';
@@ -27,12 +28,17 @@ export interface Target {
   httpApiUrl: string;
 }
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError } from './cli';
 
 export const readOutputs = (file: string, stackName?: string): Record<string, string> => {
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
+  let parsed: Record<string, Record<string, string>>;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, string>>;
+  } catch {
+    throw new UsageError(
+      `${file}: not the JSON that cdk deploy --outputs-file writes; deploy again or pass --local`,
+    );
+  }
   const stacks = Object.keys(parsed);
   const name = stackName ?? (stacks.length === 1 ? stacks[0] : undefined);
   const outputs = name ? parsed[name] : undefined;

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Resvg } from '@resvg/resvg-js';
 import { build } from 'esbuild';
 import { zipSync } from 'fflate';
+import { parseCommand, runCli, UsageError } from '../scripts/cli';
 import { formatProblems, LOGOS, validateFiles } from './validate';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -20,15 +21,43 @@ export interface BuildOptions {
   apiUrl?: string;
 }
 
+export class ApiUrlError extends Error {
+  override readonly name = 'ApiUrlError';
+}
+
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * The backend URL the widget will call from Kommo's https pages: https, or http on this machine (the local
+ * stack). Anything else would be blocked as mixed content, or leak disposable tokens in clear, so the build
+ * refuses it instead of baking it in silently.
+ */
+export const checkApiUrl = (url: string, source = 'CALLBRIDGE_API_URL'): string => {
+  if (url === '') return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ApiUrlError(
+      `${source}: "${url}" is not a URL; expected https://… such as https://abc123.execute-api.eu-west-1.amazonaws.com`,
+    );
+  }
+  if (parsed.protocol === 'https:') return url;
+  if (parsed.protocol === 'http:' && LOOPBACK.test(parsed.hostname)) return url;
+  throw new ApiUrlError(
+    `${source}: "${url}" must start with https:// (Kommo pages are https and browsers block plain http; only localhost may use http)`,
+  );
+};
+
 export const resolveApiUrl = (
   env: Record<string, string | undefined>,
   outputsFile = join(root, 'cdk-outputs.json'),
 ) => {
-  if (env.CALLBRIDGE_API_URL) return env.CALLBRIDGE_API_URL.replace(/\/+$/, '');
+  if (env.CALLBRIDGE_API_URL) return checkApiUrl(env.CALLBRIDGE_API_URL.trim().replace(/\/+$/, ''));
   if (existsSync(outputsFile)) {
     const outputs = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>;
     const url = Object.values(outputs).find((o) => o.HttpApiUrl)?.HttpApiUrl;
-    if (url) return url.replace(/\/+$/, '');
+    if (url) return checkApiUrl(url.replace(/\/+$/, ''), `${outputsFile} (HttpApiUrl)`);
   }
   return '';
 };
@@ -76,7 +105,7 @@ export const renderLogos = (): Record<string, Uint8Array> => {
 
 export const widgetFiles = async (options: BuildOptions = {}): Promise<Record<string, Uint8Array>> => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  const apiUrl = options.apiUrl ?? resolveApiUrl(process.env);
+  const apiUrl = checkApiUrl(options.apiUrl ?? resolveApiUrl(process.env), 'the backend URL');
   const manifest = JSON.parse(readFileSync(here('manifest.json'), 'utf8')) as {
     widget: { version: string; locale: string[] };
   };
@@ -124,13 +153,35 @@ export const buildWidget = async (options: BuildOptions = {}) => {
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const apiUrl = resolveApiUrl(process.env);
-  const { zip, outDir, files } = await buildWidget({ apiUrl });
-  const script = files['script.js']?.byteLength ?? 0;
-  console.log(`built ${join(outDir, 'widget.zip')} (${zip.byteLength} bytes; script.js ${script} bytes)`);
-  console.log(
-    apiUrl
-      ? `backend URL baked in: ${apiUrl}`
-      : 'no backend URL baked in: set it in the widget settings (api_url)',
-  );
+  runCli(async () => {
+    parseCommand(
+      {
+        usage: 'npm run build',
+        details: `  Builds dist/widget/ and dist/widget.zip (checked as npm run validate does).
+  The backend URL is baked in from CALLBRIDGE_API_URL (https://…, or http://localhost for the local
+  stack), else from cdk-outputs.json (HttpApiUrl); the widget's api_url setting overrides it.`,
+        examples: [
+          'npm run build',
+          'CALLBRIDGE_API_URL=https://abc123.execute-api.eu-west-1.amazonaws.com npm run build',
+        ],
+        options: {},
+      },
+      process.argv.slice(2),
+    );
+    let apiUrl: string;
+    try {
+      apiUrl = resolveApiUrl(process.env);
+    } catch (error) {
+      if (error instanceof ApiUrlError) throw new UsageError(error.message);
+      throw error;
+    }
+    const { zip, outDir, files } = await buildWidget({ apiUrl });
+    const script = files['script.js']?.byteLength ?? 0;
+    console.log(`built ${join(outDir, 'widget.zip')} (${zip.byteLength} bytes; script.js ${script} bytes)`);
+    console.log(
+      apiUrl
+        ? `backend URL baked in: ${apiUrl}`
+        : 'no backend URL baked in: set it in the widget settings (api_url)',
+    );
+  });
 }

@@ -5,8 +5,9 @@
  *
  * npm run validate [-- path/to/widget.zip]
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
+import { CliError, parseCommand, runCli, UsageError } from '../scripts/cli';
 
 export interface Problem {
   rule: 'zip' | 'root' | 'encoding' | 'manifest' | 'i18n' | 'script' | 'images' | 'contents';
@@ -221,18 +222,26 @@ export const formatProblems = (archive: string, problems: Problem[]): string =>
   problems.map((p) => `${archive}: [${p.rule}] ${p.file}: ${p.message}`).join('\n');
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const archive = process.argv[2] ?? 'dist/widget.zip';
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(archive);
-  } catch {
-    console.error(`${archive}: not found; run npm run build first`);
-    process.exit(1);
-  }
-  const problems = validateZip(bytes);
-  if (problems.length > 0) {
-    console.error(formatProblems(archive, problems));
-    process.exit(1);
-  }
-  console.log(`${archive}: valid Kommo widget archive`);
+  runCli(() => {
+    const { positionals } = parseCommand(
+      {
+        usage: 'npm run validate [-- ARCHIVE]',
+        details:
+          "  Checks a widget archive (default dist/widget.zip) against Kommo's rules: manifest, files, logos, i18n.",
+        examples: ['npm run validate', 'npm run validate -- ~/Downloads/widget.zip'],
+        options: {},
+        allowPositionals: true,
+      },
+      process.argv.slice(2),
+    );
+    if (positionals.length > 1) throw new UsageError(`expected one archive, got ${positionals.length}`);
+    const archive = positionals[0] ?? 'dist/widget.zip';
+    if (!existsSync(archive)) throw new CliError(`${archive} not found: run npm run build first`);
+    const problems = validateZip(readFileSync(archive));
+    if (problems.length > 0) {
+      console.error(formatProblems(archive, problems));
+      process.exit(1);
+    }
+    console.log(`${archive}: valid Kommo widget archive`);
+  });
 }

@@ -5,6 +5,7 @@
  * before it is sent.
  */
 import { jsonLogger } from '../../lambdas/logger';
+import { parseOrExit } from '../../scripts/cli';
 import { startBridge } from './bridge';
 import { BridgeConfigError, readConfig } from './config';
 
@@ -13,7 +14,20 @@ const logger = jsonLogger('callbridge-asterisk');
 process.stdout.on('error', () => {});
 process.stderr.on('error', () => {});
 
+const HELP = {
+  usage: 'npm run bridge:asterisk   (configured by environment variables)',
+  details: `  required: AMI_HOST, AMI_USERNAME, AMI_SECRET, CALLBRIDGE_WEBHOOK_URL (https://…/webhooks/{subdomain}),
+            CALLBRIDGE_WEBHOOK_SECRET (whsec_…), BRIDGE_DATA_DIR (where the outbox lives)
+  optional: AMI_PORT (5038), BRIDGE_INBOUND_CONTEXTS, BRIDGE_EXTENSION_PATTERN, BRIDGE_TRUNKS,
+            BRIDGE_HEALTH_PORT, BRIDGE_RECORDING_BASE_URL and more: see README "Asterisk, FreePBX and kin"`,
+  examples: [
+    'AMI_HOST=10.0.0.5 AMI_USERNAME=callbridge AMI_SECRET=… CALLBRIDGE_WEBHOOK_URL=https://…/webhooks/acme \\\n    CALLBRIDGE_WEBHOOK_SECRET=whsec_… BRIDGE_DATA_DIR=/var/lib/callbridge-asterisk npm run bridge:asterisk',
+  ],
+  options: {},
+} as const;
+
 const main = async () => {
+  parseOrExit(HELP, process.argv.slice(2), 'callbridge asterisk bridge');
   let config: ReturnType<typeof readConfig>;
   try {
     config = readConfig(process.env);

@@ -10,6 +10,7 @@
  *   /demo/kommo            the Kommo installation's state (the "Install Callbridge" step)
  *   /demo/kommo/install    POST: Kommo installs the widget (the webhook to the Redirect URI)
  *   /demo/kommo/disable    POST: an admin disables the integration in Kommo (the signed disable hook)
+ *   /demo/kommo/settings   POST: Kommo stores the widget's settings (an admin pressed Save)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -34,6 +35,9 @@ export const DEMO_USERS = [
   { id: 103, name: 'Grace Hopper', extension: '103', admin: false },
 ] as const;
 
+/** The "unknown number" button's caller: no demo contact has it. */
+export const UNKNOWN_CALLER = '+1 555 000 0199';
+
 export const DEMO_CONTACTS = [
   { id: 5001, name: 'Katherine Johnson', phone: '+1 555 123 4567' },
   { id: 5002, name: 'Alan Turing', phone: '+44 20 7946 0958' },
@@ -54,7 +58,7 @@ const AREAS = [
   {
     id: 'settings',
     title: 'Widget settings',
-    hint: 'The settings modal: connection state and the webhook URL.',
+    hint: "The widget's settings as Kommo shows them to admins: each user's extension, saved through the widget's onSave; below, the widget's own part: connection state, webhook URL and secret.",
   },
 ];
 
@@ -110,33 +114,50 @@ export const demoRoutes = (deps: DemoDeps) => {
   const contacts = [...DEMO_CONTACTS, ...(deps.contacts ?? [])];
   const userOf = (value: unknown) => DEMO_USERS.find((u) => String(u.id) === String(value)) ?? DEMO_USERS[0];
 
+  /** Each call the buttons started: its caller and extension, so its follow-ups are about the same call. */
+  const calls = new Map<string, { from: string; extension: string }>();
+
   const sampleCall = async (body: Record<string, unknown>) => {
     const user = userOf(body.user);
-    const known = DEMO_CONTACTS[0].phone;
     const kind = String(body.kind);
     const newId = `demo-${Date.now().toString(36)}`;
-    const existing = typeof body.callId === 'string' && body.callId ? body.callId : undefined;
-    const plan: Record<
-      string,
-      { type: CallEvent['type']; id: string; from: string; extra?: Partial<CallEvent['call']> }
-    > = {
-      'ring-known': { type: 'call.ringing', id: newId, from: known },
-      'ring-unknown': { type: 'call.ringing', id: newId, from: '+1 555 000 0199' },
-      answer: { type: 'call.answered', id: existing ?? newId, from: known },
-      end: { type: 'call.ended', id: existing ?? newId, from: known },
-      missed: { type: 'call.ended', id: existing ?? newId, from: known, extra: { outcome: 'missed' } },
+    const existing = typeof body.callId === 'string' && calls.has(body.callId) ? body.callId : undefined;
+    // The phone system rings the extension the agent has now (the settings may have changed it).
+    const agents = await deps.stack.state.getAgentMap(deps.account.subdomain);
+    const ringing: Record<string, { from: string }> = {
+      'ring-known': { from: DEMO_CONTACTS[0].phone },
+      'ring-unknown': { from: UNKNOWN_CALLER },
     };
-    const step = plan[kind];
-    if (!step) return { status: 400, response: { error: `unknown kind "${kind}"` } };
+    const followUps: Record<string, { type: CallEvent['type']; extra?: Partial<CallEvent['call']> }> = {
+      answer: { type: 'call.answered' },
+      end: { type: 'call.ended' },
+      missed: { type: 'call.ended', extra: { outcome: 'missed' } },
+    };
+    let step: { type: CallEvent['type']; id: string; extra?: Partial<CallEvent['call']> };
+    let call: { from: string; extension: string };
+    const start = ringing[kind];
+    const next = followUps[kind];
+    if (start) {
+      call = { from: start.from, extension: agents[String(user.id)] ?? user.extension };
+      step = { type: 'call.ringing', id: newId };
+      calls.set(newId, call);
+      if (calls.size > 100) calls.delete(calls.keys().next().value as string);
+    } else if (next) {
+      if (!existing) return { status: 409, response: { error: 'ring a call first' } };
+      call = calls.get(existing) as { from: string; extension: string };
+      step = { ...next, id: existing };
+    } else {
+      return { status: 400, response: { error: `unknown kind "${kind}"` } };
+    }
     const result = await sendSignedCall({
       url: deps.stack.url,
       subdomain: deps.account.subdomain,
       secret: deps.account.webhookSecrets[0]?.secret ?? '',
       type: step.type,
       callId: step.id,
-      from: step.from,
-      to: `ext ${user.extension}`,
-      extensions: [user.extension],
+      from: call.from,
+      to: `ext ${call.extension}`,
+      extensions: [call.extension],
       extra: step.extra,
     });
     return { status: result.status, response: result.body, callId: step.id };
@@ -179,6 +200,8 @@ export const demoRoutes = (deps: DemoDeps) => {
               }
             : undefined,
           users: DEMO_USERS.map((u) => ({ ...u, name: deps.userNames?.[u.id] ?? u.name })),
+          // The extension map as the backend has it now: the settings form starts from it.
+          agents: await deps.stack.state.getAgentMap(deps.account.subdomain),
           contacts,
           areas: AREAS,
         });
@@ -228,6 +251,20 @@ export const demoRoutes = (deps: DemoDeps) => {
           accountStatus: account?.status ?? (account ? 'private' : 'missing'),
           agents: await deps.stack.state.getAgentMap(deps.account.subdomain),
         });
+        return true;
+      }
+      if (req.method === 'POST' && path === '/demo/kommo/settings') {
+        // Kommo keeps the widget's settings; the emulator is that Kommo (the backend reads them from there).
+        const body = await readJson(req);
+        // Kommo's users field: user id → extension text; anything else is not what Kommo would store.
+        const phones = Object.fromEntries(
+          Object.entries(body.phones && typeof body.phones === 'object' ? body.phones : {}).filter(
+            ([user, extension]) =>
+              /^\d{1,12}$/.test(user) && typeof extension === 'string' && extension.length <= 64,
+          ),
+        );
+        deps.kommo?.emulator?.setWidgetSettings(DEMO_ACCOUNT_ID, { phones });
+        sendJson(res, 200, { stored: deps.kommo?.emulator !== undefined });
         return true;
       }
       if (req.method === 'POST' && (path === '/demo/kommo/install' || path === '/demo/kommo/disable')) {

@@ -3,14 +3,14 @@
  * so a restart loses nothing; `npm start -- --fresh` wipes it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { ConfigError, readKommoApiOrigin, readTuning } from '../../lambdas/config';
 import { newAccount } from '../../lambdas/core/accounts';
 import { isWebhookSecret, newWebhookSecret, signWebhook } from '../../lambdas/core/webhook-signature';
 import { jsonLogger } from '../../lambdas/logger';
+import { CliError, parseCommand, runCli, UsageError } from '../../scripts/cli';
 import { buildWidget, widgetIsStale } from '../../widget/build';
 import { DEMO_ACCOUNT_ID, DEMO_CONTACTS, DEMO_USERS, demoRoutes } from './demo';
 import { KommoEmulator } from './kommo/emulator';
@@ -38,11 +38,19 @@ export interface LocalConfig {
   kommoPort: number;
 }
 
+export const START_COMMAND = {
+  usage: 'npm start [-- --fresh] [--verbose]',
+  details: `  --fresh      wipe .local/ (the local DynamoDB data) first
+  --verbose    log every handler's JSON lines
+  environment: PORT (8787; the Kommo emulator takes PORT+1), HOST (127.0.0.1), KOMMO_SUBDOMAIN (demo),
+               KOMMO_CLIENT_ID, KOMMO_CLIENT_SECRET and WEBHOOK_SECRET (generated when unset),
+               INDEX_LAG_MS (0), KOMMO_API_ORIGIN (a Kommo to use instead of the emulator)`,
+  examples: ['npm start', 'PORT=9000 npm start -- --fresh'],
+  options: { fresh: { type: 'boolean' }, verbose: { type: 'boolean' } },
+} as const;
+
 export const readLocalConfig = (env: Record<string, string | undefined>, argv: string[]): LocalConfig => {
-  const { values } = parseArgs({
-    args: argv,
-    options: { fresh: { type: 'boolean' }, verbose: { type: 'boolean' } },
-  });
+  const { values } = parseCommand(START_COMMAND, argv);
   const port = Number(env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new ConfigError(`PORT: expected 0-65535, got "${env.PORT}"`);
@@ -224,9 +232,32 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
   return { stack, account, kommo: emulator };
 };
 
+/** Another `npm start` in this folder, if one runs: dynalite's LevelDB takes one process per folder. */
+const runningStack = (): { pid: number; url?: string } | undefined => {
+  const file = `${DATA_DIR}/npm-start.pid`;
+  if (!existsSync(file)) return undefined;
+  const [pid, url] = readFileSync(file, 'utf8').trim().split(/\s+/);
+  const id = Number(pid);
+  if (!Number.isSafeInteger(id) || id <= 0 || id === process.pid) return undefined;
+  try {
+    process.kill(id, 0);
+  } catch (error) {
+    // ESRCH: gone (a crash left the file); EPERM: alive but another user's.
+    if ((error as { code?: unknown }).code !== 'EPERM') return undefined;
+  }
+  return { pid: id, url };
+};
+
 export const startLocal = async (config: LocalConfig, print: (line: string) => void = console.log) => {
+  const other = runningStack();
+  if (other) {
+    throw new CliError(
+      `another npm start (pid ${other.pid}${other.url ? `, ${other.url}` : ''}) is already running in this folder: stop it first, or use that one`,
+    );
+  }
   if (config.fresh) rmSync(DATA_DIR, { recursive: true, force: true });
   mkdirSync(`${DATA_DIR}/dynamo`, { recursive: true });
+  writeFileSync(`${DATA_DIR}/npm-start.pid`, `${process.pid}`);
   const { stack, account, kommo } = await startDemoStack({
     host: config.host,
     port: config.port,
@@ -242,6 +273,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
     kommoPort: config.kommoPort,
   });
 
+  writeFileSync(`${DATA_DIR}/npm-start.pid`, `${process.pid} ${stack.url}`);
   writeFileSync(
     `${DATA_DIR}/stack.json`,
     JSON.stringify(
@@ -271,7 +303,7 @@ export const startLocal = async (config: LocalConfig, print: (line: string) => v
   const headers = signWebhook(secret, `msg_${Date.now()}`, Math.floor(Date.now() / 1000), body);
   print(`Callbridge local stack on ${stack.url}
 
-  Demo page            ${stack.url}/   (open it, then press "Incoming call")
+  Demo page            ${stack.url}/   (open it, press "Incoming call"; "Widget settings" maps extensions)
   Webhook URL          ${stack.url}/webhooks/${account.subdomain}
   Provider webhooks    ${stack.url}/webhooks/${account.subdomain}/{twilio|telnyx|vonage|plivo|zadarma}   (npm run accounts -- connect <provider> --local …)
   WebSocket URL        ${stack.webSocketUrl}
@@ -300,25 +332,30 @@ curl -i ${stack.url}/webhooks/${account.subdomain} \\
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  try {
-    const config = readLocalConfig(process.env, process.argv.slice(2));
-    const { stack } = await startLocal(config);
-    // What EventBridge does on AWS: the Kommo maintenance job, hourly (token refresh, settings, sweeps).
-    const maintenance = setInterval(() => {
-      stack.kommo.maintenance().catch((error: unknown) => console.error('kommo maintenance failed', error));
-    }, 3600_000);
-    const stop = async () => {
-      clearInterval(maintenance);
-      await stack.stop();
-      process.exit(0);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`error: ${error.message}`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const port = Number(process.env.PORT ?? 8787);
+  runCli(
+    async () => {
+      let config: LocalConfig;
+      try {
+        config = readLocalConfig(process.env, process.argv.slice(2));
+      } catch (error) {
+        if (error instanceof ConfigError) throw new UsageError(error.message);
+        throw error;
+      }
+      const { stack } = await startLocal(config);
+      // What EventBridge does on AWS: the Kommo maintenance job, hourly (token refresh, settings, sweeps).
+      const maintenance = setInterval(() => {
+        stack.kommo.maintenance().catch((error: unknown) => console.error('kommo maintenance failed', error));
+      }, 3600_000);
+      const stop = async () => {
+        clearInterval(maintenance);
+        rmSync(`${DATA_DIR}/npm-start.pid`, { force: true });
+        await stack.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    },
+    { port: Number.isInteger(port) ? port : undefined },
+  );
 }

@@ -71,7 +71,12 @@ export type Call = v.InferOutput<typeof CallSchema>;
 export const AgentsSchema = v.strictObject({
   extensions: v.optional(
     v.pipe(
-      v.array(v.pipe(v.string(), v.regex(EXTENSION, 'expected an extension of 1-32 characters'))),
+      v.array(
+        v.pipe(
+          v.string(),
+          v.regex(EXTENSION, 'expected an extension of 1-32 characters from [0-9A-Za-z*#_.-], no spaces'),
+        ),
+      ),
       v.maxLength(500, 'expected at most 500 extensions'),
     ),
   ),

@@ -62,6 +62,19 @@ describe('CallEvent schema', () => {
     });
   });
 
+  it('says which characters an extension may hold, so a space is seen as the problem', () => {
+    const result = parseCallEvent({ ...valid, agents: { extensions: ['ext 101'] } });
+    expect(result).toEqual({
+      ok: false,
+      issues: [
+        {
+          field: 'agents.extensions.0',
+          message: 'expected an extension of 1-32 characters from [0-9A-Za-z*#_.-], no spaces',
+        },
+      ],
+    });
+  });
+
   it('rejects arrays and primitives as the document', () => {
     for (const input of [[], 'x', 1, null]) expect(parseCallEvent(input)).toMatchObject({ ok: false });
   });

@@ -5,7 +5,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../infra/local/browser';
-import { DEMO_CONTACTS } from '../../infra/local/demo';
+import { DEMO_CONTACTS, UNKNOWN_CALLER } from '../../infra/local/demo';
 import { startDemoStack } from '../../infra/local/main';
 import { callingHistory, demoCall } from '../helpers/demo';
 
@@ -86,6 +86,101 @@ describe('demo page', () => {
     await page.close();
   });
 
+  it("lets an admin map extensions in the users field and saves them through the widget's onSave", async () => {
+    const page = await openDemo(101);
+    await page.click('[data-area="settings"]');
+    // Kommo's users field: a row per user of the account, each with its extension.
+    const rows = page.locator('fieldset[data-field="phones"] .user-row');
+    expect(await rows.count()).toBe(3);
+    expect(await rows.nth(1).textContent()).toContain('Linus Torvalds');
+    expect(await page.locator('input[data-user="102"]').inputValue()).toBe('102');
+    const puts: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'PUT' && r.url().endsWith('/agents')) puts.push(r.postData() ?? '');
+    });
+    await page.fill('input[data-user="102"]', '202');
+    await page.click('#settings-save');
+    await expect.poll(() => page.locator('#settings-result').textContent()).toBe('Saved');
+    expect(puts).toEqual([JSON.stringify({ agents: { '101': '101', '102': '202', '103': '103' } })]);
+    expect(await demo.stack.state.getAgentMap(demo.account.subdomain)).toEqual({
+      '101': '101',
+      '102': '202',
+      '103': '103',
+    });
+    // The new extension rings Linus; the old one rings nobody.
+    const mapped = `e2e-map-${Date.now()}`;
+    const ring = await call('call.ringing', mapped, '202');
+    expect(ring.body).toMatchObject({ users: 1 });
+    const old = await call('call.ringing', `e2e-old-${Date.now()}`, '102');
+    expect(old.body).toMatchObject({ users: 0, unmatchedExtensions: ['102'] });
+    await call('call.answered', mapped, '202');
+    await call('call.ended', mapped, '202');
+    // Put it back for the other tests, through the same form.
+    await page.fill('input[data-user="102"]', '102');
+    await page.click('#settings-save');
+    await expect
+      .poll(async () => (await demo.stack.state.getAgentMap(demo.account.subdomain))['102'])
+      .toBe('102');
+    await page.close();
+  });
+
+  it('does not show the settings form to an agent who is not an admin', async () => {
+    const page = await openDemo(103);
+    await page.click('[data-area="settings"]');
+    expect(await page.locator('#settings-modal').textContent()).toContain('Only account admins');
+    expect(await page.locator('#settings-save').count()).toBe(0);
+    await page.close();
+  });
+
+  it('shows each call as it is now: incoming, in progress, gone when it ends, and a missed call as such', async () => {
+    const page = await openDemo(102);
+    const card = page.locator('.callbridge-call');
+    await page.click('[data-call="ring-unknown"]');
+    await expect.poll(() => card.getAttribute('data-state'), { timeout: 10_000 }).toBe('ringing');
+    expect(await card.textContent()).toContain('incoming call');
+    expect(await card.textContent()).toContain(UNKNOWN_CALLER);
+    await page.click('[data-call="answer"]');
+    await expect.poll(() => card.getAttribute('data-state')).toBe('answered');
+    expect(await card.textContent()).toContain('call in progress');
+    expect(await card.textContent()).not.toContain('incoming call');
+    await page.click('[data-call="end"]');
+    await expect.poll(() => card.count()).toBe(0);
+    await expect.poll(() => page.locator('#calling-status').textContent()).toBe('false');
+
+    // A missed call from the known caller: the card turns red and names the caller and the contact.
+    await page.click('[data-call="ring-known"]');
+    await expect.poll(() => card.getAttribute('data-state'), { timeout: 10_000 }).toBe('ringing');
+    await expect.poll(() => card.textContent()).toContain(DEMO_CONTACTS[0].name);
+    await page.click('[data-call="missed"]');
+    await expect.poll(() => card.getAttribute('data-state')).toBe('missed');
+    expect(await card.textContent()).toContain('missed call');
+    expect(await card.textContent()).toContain(DEMO_CONTACTS[0].phone);
+    const ringingColor = 'rgb(232, 243, 255)';
+    expect(await card.evaluate((e) => getComputedStyle(e).backgroundColor)).not.toBe(ringingColor);
+    // Kommo's notifications: one add_call per ringing call, and a missed-call entry with the same caller.
+    const toasts = await page.locator('.toast').allTextContents();
+    expect(toasts).toHaveLength(3);
+    expect(toasts[0]).toContain('missed call');
+    expect(toasts[0]).toContain(DEMO_CONTACTS[0].phone);
+    expect(toasts[1]).toContain('incoming call');
+    expect(toasts[2]).toContain(UNKNOWN_CALLER);
+    await page.click('.callbridge-call__dismiss');
+    await expect.poll(() => card.count()).toBe(0);
+    await page.close();
+  });
+
+  it('shows an error toast with its text and no stray label', async () => {
+    const page = await openDemo(101);
+    await page.evaluate(() =>
+      (
+        window as unknown as { APP: { notifications: { add_error(p: unknown): void } } }
+      ).APP.notifications.add_error({ header: 'Callbridge', text: 'Calls cannot reach this page.', date: 0 }),
+    );
+    const row = page.locator('.toast.error .row').first();
+    expect(await row.textContent()).toBe('Calls cannot reach this page.');
+    await page.close();
+  });
+
   it('delivers a call sent while the socket reconnects, once it is back', async () => {
     const page = await openDemo(103);
     // Hold the next ticket request until the call has been sent, so the call surely lands mid-reconnect.
@@ -120,6 +215,34 @@ describe('demo page', () => {
       .poll(() => page.locator('.toast').first().textContent(), { timeout: 10_000 })
       .toContain('+1 555 000 0199');
     expect(await page.locator('.toast').first().textContent()).not.toContain('Contact');
+    await page.close();
+  });
+
+  // Last: it installs the demo account from the Kommo emulator, which the tests above do not expect.
+  it('after an install from Kommo, a Save stores the settings in Kommo and the backend reads them from there', async () => {
+    const page = await openDemo(101);
+    expect(
+      await page.evaluate(async () => (await fetch('/demo/kommo/install', { method: 'POST' })).status),
+    ).toBe(200);
+    await demo.stack.kommo.idle();
+    await expect
+      .poll(async () => (await demo.stack.accounts.getAccount(demo.account.subdomain))?.status, {
+        timeout: 10_000,
+      })
+      .toBe('active');
+    await page.click('[data-area="settings"]');
+    const answers: unknown[] = [];
+    page.on('response', async (r) => {
+      if (r.request().method() === 'PUT' && r.url().endsWith('/agents')) answers.push(await r.json());
+    });
+    await page.fill('input[data-user="103"]', '303');
+    await page.click('#settings-save');
+    await expect
+      .poll(() => page.locator('#settings-result').textContent(), { timeout: 10_000 })
+      .toBe('Saved');
+    await expect.poll(() => answers.length).toBe(1);
+    expect(answers[0]).toMatchObject({ source: 'kommo', agents: { '103': '303' } });
+    expect(await demo.stack.state.getAgentMap(demo.account.subdomain)).toMatchObject({ '103': '303' });
     await page.close();
   });
 });

@@ -59,7 +59,9 @@ export const fakeKommo = (options: FakeKommoOptions) => {
     constant: (name) =>
       name === 'user'
         ? { id: options.userId, name: options.userName ?? `Agent ${options.userId}` }
-        : { id: 31000000, subdomain: options.subdomain },
+        : name === 'user_rights'
+          ? { is_admin: options.isAdmin ?? false }
+          : { id: 31000000, subdomain: options.subdomain },
   };
   const self: KommoSelf = {
     get_settings: () => ({ widget_code: 'callbridge', ...options.settings }),

@@ -20,8 +20,9 @@ afterAll(() => t.stop());
 
 type WidgetInstance = KommoSelf & { callbacks: Record<string, (...args: unknown[]) => unknown> };
 
-const mount = (userId: number, opts: { secret?: string; apiUrl?: string } = {}) => {
+const mount = (userId: number, opts: { secret?: string; apiUrl?: string; isAdmin?: boolean } = {}) => {
   const kommo = fakeKommo({
+    isAdmin: opts.isAdmin,
     subdomain: 'acme',
     clientSecret: opts.secret ?? CLIENT_SECRET,
     integrationId: 'int-acme',
@@ -55,7 +56,7 @@ describe('widget lifecycle', () => {
     expect(widget.callbacks.render?.()).toBe(true);
     expect(widget.callbacks.init?.()).toBe(true);
     expect(widget.callbacks.bind_actions?.()).toBe(true);
-    await vi.waitFor(async () => expect(await socketsOf(101)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(101)).toBe(1), { timeout: 5000 });
     for (let area = 0; area < 5; area++) expect(widget.callbacks.render?.()).toBe(true);
     // Kommo creating a second widget object on the same page, and re-running init, opens nothing new.
     const again = make();
@@ -71,7 +72,7 @@ describe('widget lifecycle', () => {
     const { kommo, make } = mount(102);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(102)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(102)).toBe(1), { timeout: 5000 });
     const ringing = callEvent('call.ringing', { users: [102], from: '+1 (555) 123-4567' });
     await t.webhook(ringing);
     await t.webhook(callEvent('call.ringing', { id: ringing.call.id, users: [102] })); // a provider retry, new id
@@ -97,7 +98,7 @@ describe('widget lifecycle', () => {
     const { kommo, make } = mount(103);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(103)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(103)).toBe(1), { timeout: 5000 });
     const id = `missed-${Date.now()}`;
     await t.webhook(callEvent('call.ringing', { id, users: [103], from: '+15550001111' }));
     await t.webhook(callEvent('call.ended', { id, users: [103], from: '+15550001111' }));
@@ -111,7 +112,7 @@ describe('widget lifecycle', () => {
     const { kommo, make } = mount(104);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(104)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(104)).toBe(1), { timeout: 5000 });
     await t.webhook(callEvent('call.answered', { users: [104] }));
     await vi.waitFor(() => expect(kommo.recorded.callingStatus).toEqual([true]));
     widget.callbacks.destroy?.();
@@ -123,11 +124,29 @@ describe('widget lifecycle', () => {
     const widget = make();
     widget.callbacks.init?.();
     await vi.waitFor(() => expect(kommo.recorded.errors).toHaveLength(1), { timeout: 5000 });
-    expect(kommo.recorded.errors[0]?.text).toContain('refused');
+    // An agent is told what it means for them and whom to ask; no commands, no secrets.
+    // (Escaped: Kommo renders add_error's text as markup.)
+    expect(kommo.recorded.errors[0]?.text).toBe(
+      'Calls can&#39;t reach you right now; ask your Kommo admin to check the Callbridge integration.',
+    );
     expect(kommo.recorded.errors[0]?.header).toBe('Callbridge');
     await new Promise((r) => setTimeout(r, 2500));
     expect(kommo.recorded.ajax.length).toBeGreaterThan(1);
     expect(kommo.recorded.errors).toHaveLength(1);
+    widget.callbacks.destroy?.();
+  });
+
+  it('tells an admin the technical reason for a refused token, and shows it in the settings', async () => {
+    const { kommo, make } = mount(109, { secret: 'not-the-integration-secret-000', isAdmin: true });
+    const widget = make();
+    widget.callbacks.init?.();
+    await vi.waitFor(() => expect(kommo.recorded.errors).toHaveLength(1), { timeout: 5000 });
+    // Kommo renders add_error's text as markup, so the widget hands it over escaped.
+    expect(kommo.recorded.errors[0]?.text).toContain('refused this Kommo account&#39;s token');
+    expect(kommo.recorded.errors[0]?.text).toContain('secret key');
+    const modal = document.createElement('div');
+    widget.callbacks.settings?.([modal]);
+    expect(modal.textContent).toContain("Problem: The Callbridge backend refused this Kommo account's token");
     widget.callbacks.destroy?.();
   });
 
@@ -136,9 +155,14 @@ describe('widget lifecycle', () => {
     const widget = make();
     widget.callbacks.init?.();
     expect(kommo.recorded.errors).toHaveLength(1);
-    expect(kommo.recorded.errors[0]?.text).toContain('backend URL is not set');
+    expect(kommo.recorded.errors[0]?.text).toContain('ask your Kommo admin');
     expect(kommo.recorded.ajax).toHaveLength(0);
     widget.callbacks.destroy?.();
+    const admin = mount(108, { apiUrl: '', isAdmin: true });
+    const adminWidget = admin.make();
+    adminWidget.callbacks.init?.();
+    expect(admin.kommo.recorded.errors[0]?.text).toContain('backend URL is not set');
+    adminWidget.callbacks.destroy?.();
   });
 
   it('sends the phones map to PUT /agents when an admin saves the settings', async () => {
@@ -164,7 +188,7 @@ describe('widget lifecycle', () => {
     const { make } = mount(107);
     const widget = make();
     widget.callbacks.init?.();
-    await vi.waitFor(async () => expect(await socketsOf(107)).toBe(1));
+    await vi.waitFor(async () => expect(await socketsOf(107)).toBe(1), { timeout: 5000 });
     const modal = document.createElement('div');
     widget.callbacks.settings?.([modal]);
     expect(modal.textContent).toContain('Connection: connected');

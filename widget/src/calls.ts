@@ -107,6 +107,17 @@ export class CallTracker {
       .map((c) => c.view);
   }
 
+  /** What the live call card shows: calls still going, and missed ones heard of within `missedForMs`. */
+  panelCalls(now: number, staleAfterMs: number, missedForMs = 3600_000): CallView[] {
+    return [...this.calls.values()]
+      .filter((c) =>
+        c.view.state === 'ended'
+          ? c.view.call.outcome === 'missed' && now - c.touchedAt < missedForMs
+          : now - c.touchedAt < staleAfterMs,
+      )
+      .map((c) => c.view);
+  }
+
   /** Keys already shown (or assigned to some tab), for a tab that joins later. */
   shownKeys(): string[] {
     return [...this.shown];

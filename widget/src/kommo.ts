@@ -54,7 +54,7 @@ export interface KommoApp {
     setCallingStatus?(value: boolean): unknown;
     getCallingStatus?(): boolean;
   };
-  constant?(name: 'user' | 'account'): unknown;
+  constant?(name: 'user' | 'account' | 'user_rights'): unknown;
 }
 
 /** A jQuery `$.ajax` failure: a jqXHR with a status. */

@@ -9,6 +9,7 @@ import { PROVIDER_NAMES } from '../../lambdas/providers/port';
 import { type CallEffect, CallTracker, effectKey, type ShownStore } from './calls';
 import { ContactLookup, type FetchLike } from './contacts';
 import { type AddCallParams, httpStatusOf, type KommoApp, type KommoSelf, toPromise } from './kommo';
+import { CallPanel } from './panel';
 import {
   CallbridgeSocket,
   type SocketStatus,
@@ -90,6 +91,11 @@ export class CallbridgeRuntime {
   private lastSeq: number | undefined;
   private readonly pendingAcks = new Map<string, { timer: unknown; effect: CallEffect }>();
   readonly tabId: string;
+  private panel: CallPanel | undefined;
+  /** Contact names found for callers, by number, for the call card. */
+  private readonly contactNames = new Map<string, string | null>();
+  /** The last problem in technical terms, for admins (the widget settings show it). */
+  problem: string | undefined;
 
   constructor(private readonly deps: RuntimeDeps) {
     this.timers = deps.timers ?? {
@@ -99,6 +105,16 @@ export class CallbridgeRuntime {
     };
     this.contacts = new ContactLookup(deps.fetch, () => this.timers.now());
     this.tabId = deps.tabId ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const doc = deps.window.document;
+    if (doc?.body) {
+      this.panel = new CallPanel(doc, () => ({
+        ringing: this.t('call.ringing'),
+        answered: this.t('call.answered'),
+        missed: this.t('call.missed'),
+        outbound: this.t('call.outbound'),
+        dismiss: this.t('call.dismiss'),
+      }));
+    }
   }
 
   // --- lifecycle ---
@@ -180,6 +196,7 @@ export class CallbridgeRuntime {
     for (const [target, type, listener] of this.listeners.splice(0))
       target.removeEventListener(type, listener);
     this.setCalling(false);
+    this.panel?.remove();
     this.setRole('stopped');
   }
 
@@ -333,6 +350,7 @@ export class CallbridgeRuntime {
     if (status === 'open') {
       this.outageReported = false;
       this.tokenReported = false;
+      this.problem = undefined;
     }
     this.tick();
   }
@@ -355,7 +373,32 @@ export class CallbridgeRuntime {
       this.log('server error', message);
     }
     this.updateCalling();
+    this.renderPanel();
     return effects;
+  }
+
+  /** The live call card: every call of this agent as it is now (see panel.ts). */
+  private renderPanel() {
+    if (!this.panel) return;
+    const views = this.tracker.panelCalls(this.timers.now(), CALL_SAFETY_TIMEOUT_MS);
+    const rows = views.map((view) => {
+      const number = view.call.direction === 'outbound' ? view.call.to : view.call.from;
+      const known = this.contactNames.get(number);
+      if (known === undefined) {
+        // Looked up once per number (the lookup caches too); the card is drawn again when the name arrives.
+        this.contactNames.set(number, null);
+        void this.contacts.find(number).then(
+          (contact) => {
+            if (!contact?.name) return;
+            this.contactNames.set(number, contact.name);
+            if (this.started) this.renderPanel();
+          },
+          () => {},
+        );
+      }
+      return { view, ...(known ? { contact: known } : {}) };
+    });
+    this.panel.render(rows);
   }
 
   /** A message from our own socket (leader or solo tab). */
@@ -428,6 +471,7 @@ export class CallbridgeRuntime {
         if (message.to !== this.tabId) return;
         this.lastSeq = Math.max(this.lastSeq ?? 0, message.lastSeq ?? 0) || undefined;
         this.tracker.absorb(message.calls, message.shown, this.timers.now());
+        this.renderPanel();
         if (this.role === 'follower') {
           this.status = message.status;
           this.downSince = message.downSince;
@@ -522,7 +566,29 @@ export class CallbridgeRuntime {
       if (this.outageReported) return;
       this.outageReported = true;
     }
-    this.addError(this.t(`errors.${kind}`));
+    this.addError(this.errorText(kind));
+  }
+
+  /**
+   * Agents are told what it means for them and whom to ask; admins get the technical detail (and the widget
+   * settings show it to them too, as `problem`).
+   */
+  private errorText(kind: 'config' | 'token' | 'outage' | 'reauth'): string {
+    if (kind === 'config' || kind === 'token') {
+      this.problem = this.t(`errors.${kind}_admin`);
+      if (this.knownAdmin()) return this.problem;
+    }
+    return this.t(`errors.${kind}`);
+  }
+
+  /**
+   * Whether this user is an account admin: from a ticket the backend answered (its `isAdmin`), else from
+   * Kommo's `user_rights` constant, when it says so.
+   */
+  knownAdmin(): boolean {
+    if (this.isAdmin) return true;
+    const rights = this.deps.app.constant?.('user_rights') as { is_admin?: unknown } | undefined;
+    return rights?.is_admin === true || rights?.is_admin === 'Y';
   }
 
   private addError(text: string) {

@@ -49,9 +49,8 @@ export const createWidget = (overrides: Overrides = {}) => {
       },
       onSave: (data: { active?: string; fields?: Record<string, unknown> }) => {
         if (data?.active === 'N') return true;
-        return get()
-          .saveAgents(data?.fields ?? this.get_settings())
-          .then(() => true);
+        // false tells Kommo the save did not go through (the widget has said why with add_error).
+        return get().saveAgents(data?.fields ?? this.get_settings());
       },
       destroy: () => {
         runtime?.stop();
@@ -93,6 +92,8 @@ const renderSettings = (runtime: CallbridgeRuntime, $modal: unknown) => {
     box.append(row);
   };
   line(runtime.t('settings.status'), label);
+  // The technical reason behind what agents were told ("ask your Kommo admin"): admins read it here.
+  if (runtime.problem) line(runtime.t('settings.problem'), runtime.problem);
   const webhook = runtime.webhookUrl();
   if (webhook) line(runtime.t('settings.webhook_url'), webhook);
   for (const { provider, url } of runtime.providerWebhookUrls()) {

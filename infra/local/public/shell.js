@@ -10,6 +10,13 @@
   const user = config.users.find((u) => String(u.id) === params.get('user')) ?? config.users[0];
 
   const state = { calling: false, callingHistory: [], toasts: [], area: undefined, lastCallId: undefined };
+  // The widget's saved settings, as Kommo keeps them (get_settings); the users field holds user id → extension.
+  const settings = {
+    widget_code: 'callbridge',
+    widget_active: 'Y',
+    api_url: config.apiUrl,
+    phones: { ...config.agents },
+  };
   window.__demo = state;
 
   // --- the APP object widgets use ---
@@ -27,9 +34,11 @@
       if (value === undefined || value === '') continue;
       const row = document.createElement('div');
       row.className = 'row';
-      const b = document.createElement('b');
-      b.textContent = `${label}: `;
-      row.append(b);
+      if (label) {
+        const b = document.createElement('b');
+        b.textContent = `${label}: `;
+        row.append(b);
+      }
       const span = document.createElement('span');
       if (markup && href) span.innerHTML = `<a href="${href}">${value}</a>`;
       else if (markup) span.innerHTML = String(value);
@@ -80,7 +89,11 @@
 
   // --- chrome: user switcher, account, webhook URL ---
   for (const u of config.users) {
-    const option = new Option(`${u.name} · ext ${u.extension}${u.admin ? ' · admin' : ''}`, String(u.id));
+    const ext = config.agents[u.id];
+    const option = new Option(
+      `${u.name} · ${ext ? `ext ${ext}` : 'no extension'}${u.admin ? ' · admin' : ''}`,
+      String(u.id),
+    );
     option.selected = u.id === user.id;
     $id('user-switch').append(option);
   }
@@ -89,6 +102,91 @@
   });
   $id('account').textContent = `${config.account.subdomain}.kommo.com`;
   $id('webhook-url').textContent = config.webhookUrl;
+
+  // --- the widget settings modal, as Kommo draws it from the manifest's `settings` ---
+  const manifest = await (await fetch('/widget/manifest.json')).json();
+  const renderSettingsForm = (modal, widget) => {
+    const form = document.createElement('form');
+    form.className = 'kommo-settings';
+    if (!user.admin) {
+      const note = document.createElement('p');
+      note.className = 'hint';
+      note.textContent = 'Only account admins can change widget settings in Kommo.';
+      modal.append(note);
+      return;
+    }
+    for (const [name, field] of Object.entries(manifest.settings ?? {})) {
+      const box = document.createElement('fieldset');
+      box.dataset.field = name;
+      const legend = document.createElement('legend');
+      legend.textContent = widget.i18n(field.name);
+      box.append(legend);
+      if (field.type === 'users') {
+        // Kommo's `users` field: one row per user of the account, each with a text box.
+        for (const u of config.users) {
+          const row = document.createElement('label');
+          row.className = 'user-row';
+          const who = document.createElement('span');
+          who.textContent = u.name;
+          const input = document.createElement('input');
+          input.name = `${name}[${u.id}]`;
+          input.dataset.user = String(u.id);
+          input.value = settings.phones[u.id] ?? '';
+          input.placeholder = 'extension';
+          row.append(who, input);
+          box.append(row);
+        }
+      } else {
+        const input = document.createElement('input');
+        input.name = name;
+        input.value = settings[name] ?? '';
+        input.className = 'wide';
+        box.append(input);
+      }
+      form.append(box);
+    }
+    const save = document.createElement('button');
+    save.type = 'submit';
+    save.id = 'settings-save';
+    save.textContent = 'Save';
+    const result = document.createElement('span');
+    result.id = 'settings-result';
+    result.setAttribute('role', 'status');
+    form.append(save, result);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const phones = {};
+      for (const input of form.querySelectorAll('input[data-user]')) {
+        if (input.value.trim()) phones[input.dataset.user] = input.value.trim();
+      }
+      const fields = { phones, api_url: form.querySelector('input[name="api_url"]')?.value ?? '' };
+      save.disabled = true;
+      result.textContent = 'Saving…';
+      // Kommo stores the settings, then calls the widget's onSave with them; the backend re-reads an
+      // installed account's extensions from Kommo, so Kommo's copy must be the new one first.
+      await fetch('/demo/kommo/settings', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ phones }),
+      });
+      let ok = false;
+      try {
+        ok = (await widget.callbacks.onSave({ active: 'Y', fields })) === true;
+      } catch {
+        ok = false;
+      }
+      save.disabled = false;
+      if (ok) {
+        Object.assign(settings, fields);
+        result.textContent = 'Saved';
+        result.className = 'ok';
+      } else {
+        result.textContent = 'Not saved (see the notification)';
+        result.className = 'failed';
+      }
+    });
+    modal.append(form);
+  };
 
   // --- the widget, loaded the way Kommo loads it ---
   requirejs.config({ paths: { jquery: '/vendor/jquery' } });
@@ -100,12 +198,7 @@
       ns: '.widget:callbridge',
       langs,
       i18n: (key) => key.split('.').reduce((node, part) => node?.[part], langs) ?? key,
-      get_settings: () => ({
-        widget_code: 'callbridge',
-        widget_active: 'Y',
-        api_url: config.apiUrl,
-        phones: JSON.stringify(Object.fromEntries(config.users.map((u) => [u.id, u.extension]))),
-      }),
+      get_settings: () => ({ ...settings, phones: JSON.stringify(settings.phones) }),
       system: () => ({ area: state.area, subdomain: config.account.subdomain, amouser_id: user.id }),
       $authorizedAjax(options) {
         const deferred = $.Deferred();
@@ -138,7 +231,10 @@
       const modal = $id('settings-modal');
       modal.hidden = area.id !== 'settings';
       modal.replaceChildren();
-      if (area.id === 'settings') widget.callbacks.settings($(modal));
+      if (area.id === 'settings') {
+        renderSettingsForm(modal, widget);
+        widget.callbacks.settings($(modal));
+      }
     };
     for (const area of config.areas) {
       const button = document.createElement('button');
@@ -162,8 +258,14 @@
       });
       const body = await res.json();
       if (body.callId) state.lastCallId = body.callId;
+      // What npm run call warns about: a call that reached nobody.
+      const unmatched = body.response?.unmatchedExtensions;
+      const note =
+        body.response?.users === 0 && unmatched?.length
+          ? `\n  nobody was rung: extension ${unmatched.join(', ')} is not mapped to a user (Widget settings)`
+          : '';
       $id('call-log').textContent =
-        `${new Date().toLocaleTimeString()} ${button.textContent} → ${body.status} ${JSON.stringify(body.response)}\n${$id('call-log').textContent}`;
+        `${new Date().toLocaleTimeString()} ${button.textContent} → ${body.status} ${JSON.stringify(body.response)}${note}\n${$id('call-log').textContent}`;
     });
   }
 
