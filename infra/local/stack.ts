@@ -21,6 +21,7 @@ import { FUNCTIONS, type FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
 import { makeCrmSettingsHandler } from '../../lambdas/handlers/crm-settings';
 import { makeCrmWorkerHandler } from '../../lambdas/handlers/crm-worker';
+import type { CrmWorkerDeps } from '../../lambdas/usecases/crm-worker';
 import { makeDisableHookHandler, makeOAuthRedirectHandler } from '../../lambdas/handlers/oauth';
 import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
@@ -44,7 +45,7 @@ import { runMaintenance } from '../../lambdas/usecases/kommo-maintenance';
 import { kommoServices } from '../../lambdas/usecases/kommo-services';
 import { syncAccountSettings } from '../../lambdas/usecases/kommo-settings';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
-import { LocalQueue, pollOnce } from './crm-queue';
+import { LocalQueue, pollOnce, type SqsHandler } from './crm-queue';
 import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './dynamo/front';
 import type { ThroughputLimits } from './dynamo/throttle';
 import { attachByManifest, type InvocationStats, type LocalHandlers } from './functions';
@@ -123,6 +124,10 @@ export interface LocalStackOptions {
 export interface LocalCrm {
   queue: LocalQueue;
   ledger: DynamoCrmLedger;
+  /** The worker's dependencies, for tests that build a worker which fails at a chosen point. */
+  workerDeps: CrmWorkerDeps;
+  /** One receive → invoke → delete round with another handler (a crashing worker), beside the usual one. */
+  pollWith(handler: SqsHandler): Promise<number>;
   /** One receive → invoke → delete round, as Lambda's event source mapping; the number of messages taken. */
   pollOnce(): Promise<number>;
   /** Poll until nothing is visible. */
@@ -286,7 +291,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     clock,
   });
   const crmDeps = kommoFor('crmWorker', false, false);
-  const crmWorker = makeCrmWorkerHandler({
+  const workerDeps: CrmWorkerDeps = {
     accounts: crmDeps.accounts,
     calls: stateFor('crmWorker'),
     ledger: new DynamoCrmLedger(clientFor('crmWorker'), LOCAL_TABLES.kommo),
@@ -294,7 +299,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     clock,
     logger: named('crmWorker'),
     leaseMs: options.crmLeaseMs ?? 120_000,
-  });
+  };
+  const crmWorker = makeCrmWorkerHandler(workerDeps);
   // One consumer at a time (reserved concurrency 1 on AWS).
   let polling: Promise<number> = Promise.resolve(0);
   const crmPoll = () => {
@@ -305,6 +311,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     queue: crmQueue,
     ledger: new DynamoCrmLedger(dynamo, LOCAL_TABLES.kommo),
     pollOnce: crmPoll,
+    workerDeps,
+    pollWith: (handler) => pollOnce(crmQueue, handler, crmTrigger.batchSize),
     drain: async () => {
       while ((await crmPoll()) > 0) {}
     },

@@ -22,12 +22,9 @@ export const startCrmWorld = async (options: WorldOptions = {}) => {
   let n = 0;
   const send = async (event: CallEvent, webhookId = `msg_${++n}_${event.call.id}`) => {
     const body = JSON.stringify(event);
-    const headers = signWebhook(
-      secret,
-      webhookId,
-      Math.floor(world.time.offsetMs / 1000 + Date.now() / 1000),
-      body,
-    );
+    // Signed at the test's time: the stack verifies the timestamp against its own (shifted) clock.
+    const now = Date.now() + world.time.offsetMs;
+    const headers = signWebhook(secret, webhookId, Math.floor(now / 1000), body);
     const res = await fetch(`${world.stack.url}/webhooks/acme`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
