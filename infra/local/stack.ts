@@ -21,7 +21,6 @@ import { FUNCTIONS, type FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
 import { makeCrmSettingsHandler } from '../../lambdas/handlers/crm-settings';
 import { makeCrmWorkerHandler } from '../../lambdas/handlers/crm-worker';
-import type { CrmWorkerDeps } from '../../lambdas/usecases/crm-worker';
 import { makeDisableHookHandler, makeOAuthRedirectHandler } from '../../lambdas/handlers/oauth';
 import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
@@ -38,6 +37,7 @@ import { KommoLimiter } from '../../lambdas/kommo/limiter';
 import { errorFields, silentLogger } from '../../lambdas/logger';
 import { type Clock, type Logger, type SocketCloser, systemClock } from '../../lambdas/ports';
 import { PROVIDERS } from '../../lambdas/providers';
+import type { CrmWorkerDeps } from '../../lambdas/usecases/crm-worker';
 import type { KommoDeps } from '../../lambdas/usecases/kommo-deps';
 import { disableInstallation } from '../../lambdas/usecases/kommo-disable';
 import { completeInstall, type InstallOutcome } from '../../lambdas/usecases/kommo-install';
@@ -299,6 +299,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     clock,
     logger: named('crmWorker'),
     leaseMs: options.crmLeaseMs ?? 120_000,
+    maxReceives: crmTrigger.maxReceives,
   };
   const crmWorker = makeCrmWorkerHandler(workerDeps);
   // One consumer at a time (reserved concurrency 1 on AWS).

@@ -1,6 +1,7 @@
 /** SQS: calls into Kommo (call-log entries, incoming leads, missed-call tasks, the bell). */
 import { DynamoCrmLedger } from '../adapters/dynamo-crm-ledger';
 import { makeCrmWorkerHandler } from '../handlers/crm-worker';
+import { FUNCTIONS } from './manifest';
 import { dynamoClient, environment, kommo, stateStore } from './wiring';
 
 const env = environment('crmWorker');
@@ -21,4 +22,5 @@ export const handler = makeCrmWorkerHandler({
   logger: deps.logger,
   // Past the function's timeout (60 s): a claim still "sending" after this belongs to a dead invocation.
   leaseMs: 120_000,
+  maxReceives: FUNCTIONS.crmWorker.triggers[0].maxReceives,
 });

@@ -11,7 +11,11 @@ export const makeCrmWorkerHandler =
   async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const failed = await processCrmBatch(
       deps,
-      event.Records.map((r) => ({ id: r.messageId, body: r.body })),
+      event.Records.map((r) => ({
+        id: r.messageId,
+        body: r.body,
+        receives: Number(r.attributes?.ApproximateReceiveCount ?? 1) || 1,
+      })),
     );
     return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
   };

@@ -41,11 +41,15 @@ export interface CrmWorkerDeps {
   leaseMs: number;
   /** Calls per `POST /api/v4/calls` (Kommo recommends at most 50). */
   batchLimit?: number;
+  /** The queue's receive limit: a message failing on its last receive goes to the dead-letter queue. */
+  maxReceives: number;
 }
 
 export interface CrmMessage {
   id: string;
   body: string;
+  /** How many times the queue has handed this message out, this time included. */
+  receives: number;
 }
 
 /** What happens to a message: gone (done, or nothing to do) or back to the queue for another attempt. */
@@ -220,8 +224,19 @@ const failed = async (
       continue;
     }
     await deps.ledger.release(ctx.accountId, step, callId, ctx.owner);
-    if (failure.kind === 'permanent')
+    const lastTry = work.message.receives >= deps.maxReceives;
+    if (failure.kind === 'permanent' || lastTry) {
       await deps.ledger.recordFailure(ctx.accountId, callId, failure.reason, now);
+    }
+    if (lastTry) {
+      // The reason the dead-letter queue's message has no room for.
+      deps.logger.error('crm job goes to the dead-letter queue', {
+        accountId: ctx.accountId,
+        callId,
+        step,
+        reason: failure.reason,
+      });
+    }
     work.verdict = 'retry';
   }
 };
