@@ -11,6 +11,7 @@ import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
 import { bridgeBench } from './bridge';
 import { measureColdStarts } from './cold-start';
+import { crmBench } from './crm';
 import { closeAgents, startBenchStack } from './harness';
 import { kommoBench } from './kommo';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
@@ -364,6 +365,7 @@ const sections: Record<string, () => Promise<void>> = {
   widget,
   bridge: () => bridgeBench(record, QUICK),
   kommo: () => kommoBench(record, scale),
+  crm: () => crmBench(record, scale),
 };
 
 const machine = {
