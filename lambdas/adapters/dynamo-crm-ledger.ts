@@ -7,7 +7,7 @@
  * Everything is written with UpdateItem and conditions, so a claim is atomic and creates its item.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClaimResult, CrmFailures, CrmLedger, CrmStep, OpenTask } from '../crm/ports';
 import { type CrmSettings, DEFAULT_CRM_SETTINGS } from '../crm/settings';
 import { isConditionFailure, kommoDocumentClient } from './dynamo-kommo-table';
@@ -130,7 +130,7 @@ export class DynamoCrmLedger implements CrmLedger {
       new UpdateCommand({
         TableName: this.table,
         Key: { pk: `CRMTASK#${accountId}#${phoneKey}` },
-        UpdateExpression: 'SET taskId = :id, dueAt = :due, callId = :call, #t = :ttl',
+        UpdateExpression: 'SET taskId = :id, dueAt = :due, callId = :call, #t = :ttl REMOVE takenAt',
         ExpressionAttributeNames: { '#t': 'ttl' },
         ExpressionAttributeValues: {
           ':id': task.taskId,
@@ -147,12 +147,15 @@ export class DynamoCrmLedger implements CrmLedger {
     phoneKey: string,
     notBeforeSeconds: number,
   ): Promise<OpenTask | undefined> {
+    // Taken by marking, not deleting: one conditional write decides who completes it, and the worker needs
+    // no DeleteItem on a table that holds tokens. The item expires with its TTL.
     try {
       const { Attributes } = await this.db.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: { pk: `CRMTASK#${accountId}#${phoneKey}` },
-          ConditionExpression: 'dueAt > :t',
+          UpdateExpression: 'SET takenAt = :t',
+          ConditionExpression: 'dueAt > :t AND attribute_not_exists(takenAt)',
           ExpressionAttributeValues: { ':t': notBeforeSeconds },
           ReturnValues: 'ALL_OLD',
         }),

@@ -290,9 +290,9 @@ export const FUNCTIONS = {
     reservedConcurrency: 1,
     env: ['KOMMO_TABLE', 'ACCOUNTS_TABLE', 'STATE_TABLE'],
     access: [
-      // GetItem: tokens, settings, ledger entries; UpdateItem: ledger claims, token refresh, failures;
-      // DeleteItem: taking a number's open missed-call task.
-      { table: 'kommo', actions: ['GetItem', 'UpdateItem', 'DeleteItem'] },
+      // GetItem: tokens, settings, ledger entries; UpdateItem: ledger claims (conditional, so they create
+      // their items), open missed-call tasks, token refresh, failures.
+      { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
       { table: 'accounts', actions: ['GetItem'] },
       { table: 'state', actions: ['GetItem'] },
     ],

@@ -73,8 +73,12 @@ const failureOf = (error: unknown): Failure => {
       return { kind: 'uncertain', reason: 'Kommo did not answer in time' };
     case 'revoked':
     case 'unauthorized':
-    case 'not_installed':
       return { kind: 'permanent', reason: 'token revoked' };
+    case 'not_installed':
+      return {
+        kind: 'permanent',
+        reason: 'the Kommo integration is not installed or needs re-authorization',
+      };
     case 'forbidden':
       return { kind: 'permanent', reason: 'Kommo refused access' };
     case 'payment_required':
