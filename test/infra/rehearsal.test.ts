@@ -182,6 +182,51 @@ const story = async (r: Rehearsal) => {
   await third.socket.next('call', (m) => m.view.call.id.includes('CAparent'));
   for (const s of [first.socket, second.socket, third.socket]) s.close();
   await sleep(300);
+
+  // --- Calls in Kommo (issue 13): an ended call goes through the CRM queue to the worker, which finds no
+  // Kommo installation and says so in the admins' settings; an admin changes the settings. ---
+  await new DynamoAccountStore(r.admin, accountsTable).putAccount({ ...account, kommoAccountId: 30_001 });
+  const crmCall = async (type: string) => {
+    const crmBody = JSON.stringify({
+      version: 1,
+      type,
+      call: { id: 'c-crm', direction: 'inbound', from: '+15551234567', to: '101' },
+      agents: { extensions: ['101'] },
+      occurredAt: new Date().toISOString(),
+    });
+    const sent = await api(
+      'POST',
+      '/webhooks/acme',
+      {
+        'content-type': 'application/json',
+        ...signWebhook(secret, `msg_crm_${type}`, Math.floor(Date.now() / 1000), crmBody),
+      },
+      crmBody,
+    );
+    step(`crm ${type}`, sent.status, 202);
+  };
+  await crmCall('call.ringing');
+  await crmCall('call.ended');
+  const admin = { 'x-auth-token': await token(1, true) };
+  let crm = await api('GET', '/settings/crm', admin);
+  for (let i = 0; i < 100 && Number((crm.body.failures as { count?: number })?.count ?? 0) === 0; i++) {
+    await sleep(100);
+    crm = await api('GET', '/settings/crm', admin);
+  }
+  step('crm settings read', crm.status, 200);
+  expect(crm.body.failures).toMatchObject({ count: 1 });
+  expect(String((crm.body.failures as { message?: string }).message)).toContain('could not be logged');
+  const changed = await api(
+    'PUT',
+    '/settings/crm',
+    { ...admin, 'content-type': 'application/json' },
+    JSON.stringify({ bell: false, taskDelayMinutes: 30 }),
+  );
+  step('crm settings saved', changed.status, 200);
+  expect(changed.body.settings).toMatchObject({ bell: false, taskDelayMinutes: 30 });
+  // The message stays in the queue for the next attempt (it would reach the dead-letter queue after 20).
+  const crmQueue = [...r.sqs.queues.values()].find((q) => q.redrive);
+  expect(crmQueue?.messages.some((m) => m.body.includes('c-crm') && m.receives >= 1)).toBe(true);
   return steps;
 };
 
