@@ -3,6 +3,9 @@
  * tasks and events APIs; settings for admins; failures shown to them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCrmWorkerHandler } from '../../lambdas/handlers/crm-worker';
+import { KommoError } from '../../lambdas/kommo/errors';
+import type { CrmWorkerDeps } from '../../lambdas/usecases/crm-worker';
 import { type CrmWorld, entriesOf, KNOWN, startCrmWorld, UNKNOWN } from './helpers';
 
 let w: CrmWorld;
@@ -151,15 +154,59 @@ describe('calls in Kommo', () => {
     await settingsApi(201, true, 'PUT', { leads: true, taskDelayMinutes: 15, sourceName: 'Callbridge' });
   });
 
+  it('an answer lost after Kommo applied the entry: never sent again, shown to the admins', async () => {
+    const { stack } = w.world;
+    await w.call({ id: 'crm-lost-answer', users: [202] }, true);
+    // Kommo applies the POST, but its answer never arrives (the client times out).
+    const losing = makeCrmWorkerHandler({
+      ...stack.crm.workerDeps,
+      client: {
+        request: (async (accountId: number, method: string, path: string, request: object = {}) => {
+          const res = await stack.crm.workerDeps.client.request(accountId, method, path, request);
+          if (path === '/api/v4/calls') throw new KommoError('timeout', 'POST /api/v4/calls: no answer');
+          return res;
+        }) as CrmWorkerDeps['client']['request'],
+      },
+    });
+    await stack.crm.pollWith(losing);
+    expect(entriesOf(w.world, 'crm-lost-answer')).toHaveLength(1);
+    // Replays and the queue's next attempts do not send it again.
+    await stack.crm.queue.send([{ kind: 'log', subdomain: 'acme', callId: 'crm-lost-answer' }]);
+    await stack.crm.drain();
+    expect(entriesOf(w.world, 'crm-lost-answer')).toHaveLength(1);
+    const read = await settingsApi(201, true);
+    expect(read.body.failures).toMatchObject({ count: 1, reason: 'Kommo did not answer in time' });
+  });
+
+  it('a 500 from Kommo is retried by the queue and the call logged once', async () => {
+    await w.call({ id: 'crm-500', users: [202] }, true);
+    w.world.kommo.faults.api500 = 1;
+    await w.world.stack.crm.drain();
+    expect(entriesOf(w.world, 'crm-500')).toHaveLength(0);
+    // Back after the visibility timeout.
+    const message = (await w.world.stack.crm.queue.peek()).find((m) => m.body.includes('crm-500'));
+    expect(message?.receives).toBe(1);
+    // After its visibility timeout the queue hands it out again (time moved for the queue and back).
+    const { time } = w.world;
+    time.offsetMs += w.world.stack.crm.queue.options.visibilityMs;
+    try {
+      await w.world.stack.crm.drain();
+    } finally {
+      time.offsetMs -= w.world.stack.crm.queue.options.visibilityMs;
+    }
+    expect(entriesOf(w.world, 'crm-500')).toHaveLength(1);
+  });
+
   it('a revoked token keeps the calls in the queue and tells the admins', async () => {
     w.world.kommo.revokeAccount(30_001);
     await w.call({ id: 'crm-revoked-1' }, true);
     await w.call({ id: 'crm-revoked-2' }, true);
     await w.world.stack.crm.drain();
     const read = await settingsApi(201, true);
+    // The two calls, and the one whose answer was lost above (the line keeps the latest reason).
     expect(read.body.failures).toMatchObject({
-      count: 2,
-      message: '2 calls could not be logged: token revoked',
+      count: 3,
+      message: '3 calls could not be logged: token revoked',
     });
     expect((await w.world.stack.crm.queue.stats()).waiting).toBe(2);
     expect(entriesOf(w.world, 'crm-revoked-1')).toHaveLength(0);
