@@ -364,14 +364,9 @@ const logCalls = async (deps: CrmWorkerDeps, ctx: AccountContext, works: Work[])
           );
         }
       } catch (error) {
-        // The entries of the matched calls are in; only the leads go back to the queue.
-        for (const [work, result] of logged) {
-          if (chunk.includes(work))
-            await deps.ledger.finish(ctx.accountId, 'log', work.job.callId, ctx.owner, result);
-        }
+        // The entries of the matched calls are in (recorded below, and their tasks made); only the leads go
+        // back to the queue.
         await failed(deps, ctx, 'log', toLead, error);
-        for (const work of chunk) if (!toLead.includes(work)) logged.delete(work);
-        continue;
       }
     }
     await Promise.all(
