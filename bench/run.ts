@@ -13,6 +13,7 @@ import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '..
 import { bridgeBench } from './bridge';
 import { type Audience, capacityAccount } from './capacity';
 import { measureColdStarts } from './cold-start';
+import { crmBench } from './crm';
 import { closeAgents, startBenchStack } from './harness';
 import { kommoBench } from './kommo';
 import { type Distribution, distribution, pool, type Row, round } from './stats';
@@ -422,6 +423,7 @@ const sections: Record<string, () => Promise<void>> = {
   bridge: () => bridgeBench(record, QUICK),
   kommo: () => kommoBench(record, scale),
   capacity,
+  crm: () => crmBench(record, scale),
 };
 
 const machine = {

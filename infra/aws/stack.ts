@@ -417,7 +417,12 @@ export class CallbridgeStack extends Stack {
           const queue = queues.get(trigger.queue);
           if (queue) {
             fn.addEventSource(
-              new SqsEventSource(queue, { batchSize: trigger.batchSize, reportBatchItemFailures: true }),
+              new SqsEventSource(queue, {
+                batchSize: trigger.batchSize,
+                reportBatchItemFailures: true,
+                // Lambda takes more than 10 messages a batch only with a batching window.
+                ...(trigger.batchSize > 10 ? { maxBatchingWindow: Duration.seconds(2) } : {}),
+              }),
             );
           }
         }

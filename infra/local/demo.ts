@@ -21,6 +21,33 @@ import type { CallEvent } from '../../lambdas/core/protocol';
 import { lastDigits } from '../../widget/src/contacts';
 import type { KommoEmulator } from './kommo/emulator';
 import { mintKommoToken } from './kommo-token';
+
+/** The latest call entries, incoming leads, tasks and bells Kommo received for the demo account. */
+const crmTimeline = (emulator: KommoEmulator) => {
+  const mine = <T extends { accountId: number }>(list: T[]) =>
+    list.filter((r) => r.accountId === DEMO_ACCOUNT_ID).slice(-5);
+  return {
+    calls: mine(emulator.written.calls).map((c) => ({
+      uniq: c.body.uniq,
+      status: c.body.call_status,
+      duration: c.body.duration,
+      link: c.body.link,
+      entity: c.entity,
+    })),
+    leads: mine(emulator.written.unsorted).map((u) => ({
+      uniq: (u.body.metadata as Record<string, unknown> | undefined)?.uniq,
+      from: (u.body.metadata as Record<string, unknown> | undefined)?.from,
+    })),
+    tasks: mine(emulator.written.tasks).map((t) => ({
+      text: t.body.text,
+      user: t.body.responsible_user_id,
+      due: t.body.complete_till,
+      done: t.body.is_completed === true,
+    })),
+    bells: mine(emulator.written.events).map((e) => ({ users: e.body.users })),
+  };
+};
+
 import { sendSignedCall } from './signed-call';
 import type { LocalStack } from './stack';
 
@@ -250,6 +277,8 @@ export const demoRoutes = (deps: DemoDeps) => {
             : undefined,
           accountStatus: account?.status ?? (account ? 'private' : 'missing'),
           agents: await deps.stack.state.getAgentMap(deps.account.subdomain),
+          // What the calls left in the emulated Kommo (issue 13): the contact card's timeline.
+          crm: deps.kommo?.emulator ? crmTimeline(deps.kommo.emulator) : undefined,
         });
         return true;
       }

@@ -159,6 +159,8 @@ export const startDemoStack = async (options: DemoStackOptions = {}) => {
     maxConnectionMs: options.maxConnectionMs,
     claimLeaseMs: options.claimLeaseMs,
     indexLagMs: options.indexLagMs,
+    // The CRM queue's event source: what is waiting (also from before a restart) goes to Kommo.
+    crmPollMs: 500,
     extra: (req, res) => demo?.handle(req, res) ?? false,
   });
 

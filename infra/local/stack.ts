@@ -7,14 +7,21 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { ApiGatewayPusher } from '../../lambdas/adapters/apigw-pusher';
-import { cachedAccountLookup, DynamoAccountStore } from '../../lambdas/adapters/dynamo-accounts';
+import {
+  cachedAccountLookup,
+  DynamoAccountStore,
+  readOnlyAccounts,
+} from '../../lambdas/adapters/dynamo-accounts';
+import { DynamoCrmLedger } from '../../lambdas/adapters/dynamo-crm-ledger';
 import { DynamoInstallCodeStore } from '../../lambdas/adapters/dynamo-install-codes';
 import { DynamoInstallationStore } from '../../lambdas/adapters/dynamo-installations';
 import { cachedIntegration, DynamoIntegrationStore } from '../../lambdas/adapters/dynamo-integration';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import type { TenantLimits } from '../../lambdas/core/limits';
-import type { FunctionName } from '../../lambdas/functions/manifest';
+import { FUNCTIONS, type FunctionName } from '../../lambdas/functions/manifest';
 import { makeAgentsHandler } from '../../lambdas/handlers/agents';
+import { makeCrmSettingsHandler } from '../../lambdas/handlers/crm-settings';
+import { makeCrmWorkerHandler } from '../../lambdas/handlers/crm-worker';
 import { makeDisableHookHandler, makeOAuthRedirectHandler } from '../../lambdas/handlers/oauth';
 import { makeProviderWebhookHandler } from '../../lambdas/handlers/provider-webhook';
 import { makeTicketsHandler } from '../../lambdas/handlers/tickets';
@@ -31,6 +38,7 @@ import { KommoLimiter } from '../../lambdas/kommo/limiter';
 import { errorFields, silentLogger } from '../../lambdas/logger';
 import { type Clock, type ConnectionCloser, type Logger, systemClock } from '../../lambdas/ports';
 import { PROVIDERS } from '../../lambdas/providers';
+import type { CrmWorkerDeps } from '../../lambdas/usecases/crm-worker';
 import type { KommoDeps } from '../../lambdas/usecases/kommo-deps';
 import { disableInstallation } from '../../lambdas/usecases/kommo-disable';
 import { completeInstall, type InstallOutcome } from '../../lambdas/usecases/kommo-install';
@@ -38,6 +46,7 @@ import { runMaintenance } from '../../lambdas/usecases/kommo-maintenance';
 import { kommoServices } from '../../lambdas/usecases/kommo-services';
 import { syncAccountSettings } from '../../lambdas/usecases/kommo-settings';
 import { KOMMO_ORIGINS, LOCAL_ORIGINS } from '../routes';
+import { LocalQueue, pollOnce, type SqsHandler } from './crm-queue';
 import { type DynamoFront, type DynamoFrontOptions, startDynamoFront } from './dynamo/front';
 import type { ThroughputLimits } from './dynamo/throttle';
 import { attachByManifest, type InvocationStats, type LocalHandlers } from './functions';
@@ -58,6 +67,9 @@ export const LOCAL_TABLES = {
   accounts: 'callbridge-accounts',
   kommo: 'callbridge-kommo',
 } as const;
+
+/** The local stand-in for SQS keeps its messages here (see crm-queue.ts). */
+export const LOCAL_QUEUE_TABLE = 'callbridge-local-queues';
 
 /** Local SDK clients need some credentials to sign with; nothing checks them. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -105,6 +117,25 @@ export interface LocalStackOptions {
     leaseMs?: number;
     pollMs?: number;
   };
+  /** The CRM queue's event source: poll every this many ms (npm start); tests drain it themselves when absent. */
+  crmPollMs?: number;
+  /** The CRM worker's claim lease (120 s on AWS). */
+  crmLeaseMs?: number;
+  /** The local queue's visibility timeout (6 × the worker's timeout on AWS). */
+  crmVisibilityMs?: number;
+}
+
+export interface LocalCrm {
+  queue: LocalQueue;
+  ledger: DynamoCrmLedger;
+  /** The worker's dependencies, for tests that build a worker which fails at a chosen point. */
+  workerDeps: CrmWorkerDeps;
+  /** One receive → invoke → delete round with another handler (a crashing worker), beside the usual one. */
+  pollWith(handler: SqsHandler): Promise<number>;
+  /** One receive → invoke → delete round, as Lambda's event source mapping; the number of messages taken. */
+  pollOnce(): Promise<number>;
+  /** Poll until nothing is visible. */
+  drain(): Promise<void>;
 }
 
 export interface LocalKommo {
@@ -136,6 +167,7 @@ export interface LocalStack {
   /** Lambda invocations and their durations per function. */
   invocations: InvocationStats;
   kommo: LocalKommo;
+  crm: LocalCrm;
   stop(): Promise<void>;
 }
 
@@ -232,8 +264,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   // Lambda container each, its own limiter towards Kommo.
   // One process: the Kommo functions share one limiter here, as Kommo counts all of them against one limit.
   const kommoLimiter = new KommoLimiter(options.kommo?.requestsPerSecond, () => clock.now());
-  const kommoFor = (fn: FunctionName, withSockets = false): KommoDeps => {
+  const kommoFor = (fn: FunctionName, withSockets = false, accountWrites = true): KommoDeps => {
     const store = stateFor(fn);
+    const accountStore = new DynamoAccountStore(clientFor(fn), LOCAL_TABLES.accounts);
     return kommoServices({
       integration: cachedIntegration(
         new DynamoIntegrationStore(clientFor(fn), LOCAL_TABLES.kommo),
@@ -242,7 +275,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       ),
       codes: new DynamoInstallCodeStore(clientFor(fn), LOCAL_TABLES.kommo),
       installations: new DynamoInstallationStore(clientFor(fn), LOCAL_TABLES.kommo),
-      accounts: new DynamoAccountStore(clientFor(fn), LOCAL_TABLES.accounts),
+      accounts: accountWrites ? accountStore : readOnlyAccounts(accountStore),
       agents: store,
       connections: store,
       closer: withSockets ? pusher : noConnectionCloser,
@@ -252,6 +285,56 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       limiter: kommoLimiter,
     });
   };
+  const crmTrigger = FUNCTIONS.crmWorker.triggers[0];
+  await LocalQueue.ensureTable(dynamo, LOCAL_QUEUE_TABLE);
+  const crmQueue = new LocalQueue(dynamo, {
+    table: LOCAL_QUEUE_TABLE,
+    queue: crmTrigger.queue,
+    visibilityMs: options.crmVisibilityMs ?? FUNCTIONS.crmWorker.timeoutSeconds * 6 * 1000,
+    maxReceives: crmTrigger.maxReceives,
+    clock,
+  });
+  const crmDeps = kommoFor('crmWorker', false, false);
+  const workerDeps: CrmWorkerDeps = {
+    accounts: crmDeps.accounts,
+    calls: stateFor('crmWorker'),
+    ledger: new DynamoCrmLedger(clientFor('crmWorker'), LOCAL_TABLES.kommo),
+    client: crmDeps.client,
+    clock,
+    logger: named('crmWorker'),
+    leaseMs: options.crmLeaseMs ?? 120_000,
+    maxReceives: crmTrigger.maxReceives,
+  };
+  const crmWorker = makeCrmWorkerHandler(workerDeps);
+  // One consumer at a time (reserved concurrency 1 on AWS).
+  let polling: Promise<number> = Promise.resolve(0);
+  const crmPoll = () => {
+    polling = polling.then(() => pollOnce(crmQueue, crmWorker, crmTrigger.batchSize));
+    return polling;
+  };
+  const crm: LocalCrm = {
+    queue: crmQueue,
+    ledger: new DynamoCrmLedger(dynamo, LOCAL_TABLES.kommo),
+    pollOnce: crmPoll,
+    workerDeps,
+    pollWith: (handler) => pollOnce(crmQueue, handler, crmTrigger.batchSize),
+    drain: async () => {
+      while ((await crmPoll()) > 0) {}
+    },
+  };
+  let pollTimer: NodeJS.Timeout | undefined;
+  if (options.crmPollMs !== undefined) {
+    const every = options.crmPollMs;
+    const tick = () => {
+      crm
+        .drain()
+        .catch((error: unknown) => logger.error('crm poll failed', errorFields(error)))
+        .finally(() => {
+          if (pollTimer) pollTimer = setTimeout(tick, every);
+        });
+    };
+    pollTimer = setTimeout(tick, every);
+  }
   const installDeps = kommoFor('kommoInstall');
   const maintenanceDeps = kommoFor('kommoMaintenance');
   const redirectDeps = kommoFor('oauthRedirect');
@@ -288,6 +371,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       metrics,
       pushConcurrency,
       claimLeaseMs: options.claimLeaseMs,
+      crm: crmQueue,
     }),
     providerWebhook: makeProviderWebhookHandler({
       account: accountFor('providerWebhook'),
@@ -299,6 +383,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       metrics,
       pushConcurrency,
       claimLeaseMs: options.claimLeaseMs,
+      crm: crmQueue,
     }),
     tickets: (() => {
       const store = stateFor('tickets');
@@ -335,6 +420,14 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     // The installed functions without an HTTP route run from startExchange and kommo.maintenance above.
     kommoInstall: async () => undefined,
     kommoMaintenance: async () => undefined,
+    crmWorker,
+    crmSettings: makeCrmSettingsHandler({
+      account: accountFor('crmSettings'),
+      accounts: new DynamoAccountStore(clientFor('crmSettings'), LOCAL_TABLES.accounts),
+      ledger: new DynamoCrmLedger(clientFor('crmSettings'), LOCAL_TABLES.kommo),
+      clock,
+      logger: named('crmSettings'),
+    }),
     agents: makeAgentsHandler({
       account: accountFor('agents'),
       agents: stateFor('agents'),
@@ -386,7 +479,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     metrics,
     invocations,
     kommo,
+    crm,
     async stop() {
+      if (pollTimer) clearTimeout(pollTimer);
+      pollTimer = undefined;
+      await polling.catch(() => 0);
       await kommo.idle();
       await gateway.close();
       management.destroy();

@@ -36,6 +36,9 @@ export const physicalId = (template: CfnTemplate, logicalId: string): string => 
       return `Rehearsal-${logicalId}`;
     case 'AWS::Lambda::Function':
       return `Rehearsal-${logicalId}`;
+    case 'AWS::SQS::Queue':
+      // A queue's Ref is its URL.
+      return `https://sqs.${REHEARSAL_REGION}.amazonaws.com/${REHEARSAL_ACCOUNT}/Rehearsal-${logicalId}`;
     default:
       return `${logicalId}-physical`;
   }
@@ -57,7 +60,7 @@ const arnOf = (template: CfnTemplate, logicalId: string): string => {
     case 'AWS::SNS::Topic':
       return `arn:aws:sns:${regional}:${id}`;
     case 'AWS::SQS::Queue':
-      return `arn:aws:sqs:${regional}:${id}`;
+      return `arn:aws:sqs:${regional}:Rehearsal-${logicalId}`;
     case 'AWS::Events::Rule':
       return `arn:aws:events:${regional}:rule/${id}`;
     default:

@@ -18,6 +18,7 @@ import { evaluate, keyDelegatesToIam, type NamedPolicy, rolePolicies, type State
 import { type CfnTemplate, physicalId, REHEARSAL_ACCOUNT, REHEARSAL_REGION, resolve } from './intrinsics';
 import { startLambdaApi } from './lambda-api';
 import { LambdaFunction } from './lambda-runtime';
+import { SqsStandIn } from './sqs';
 
 export interface RehearsalInput {
   template: CfnTemplate;
@@ -61,6 +62,8 @@ export interface Rehearsal {
   settleInvocations(): Promise<void>;
   /** Lose the next asynchronous invocations (a failure past Lambda's own retries). */
   dropAsyncInvocations(count: number): void;
+  /** The template's SQS queues and event source mappings (the CRM queue, issue 13). */
+  sqs: SqsStandIn;
   stop(): Promise<void>;
 }
 
@@ -254,12 +257,40 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
   });
   await gateway.listen();
 
+  // --- SQS (issue 13): the template's queues behind a checking stand-in ---
+
+  const sqs = new SqsStandIn(decide);
+  for (const [id, queue] of ofType(resources, 'AWS::SQS::Queue')) {
+    const props = resolve(template, queue.Properties ?? {}) as {
+      VisibilityTimeout?: number;
+      RedrivePolicy?: { deadLetterTargetArn: string; maxReceiveCount: number };
+    };
+    sqs.addQueue({
+      arn: resolve(template, { 'Fn::GetAtt': [id, 'Arn'] }) as string,
+      name: `Rehearsal-${id}`,
+      visibilityMs: (props.VisibilityTimeout ?? 30) * 1000,
+      ...(props.RedrivePolicy
+        ? {
+            redrive: {
+              deadLetterArn: props.RedrivePolicy.deadLetterTargetArn,
+              maxReceiveCount: props.RedrivePolicy.maxReceiveCount,
+            },
+          }
+        : {}),
+    });
+  }
+  await sqs.listen();
+  const sqsHost = `https://sqs.${REHEARSAL_REGION}.amazonaws.com`;
+
   // --- functions: built bundles, template environment, own credentials ---
 
   const wsHost = `https://${wsApi.apiId}.execute-api.${REHEARSAL_REGION}.amazonaws.com`;
   const wssHost = `wss://${wsApi.apiId}.execute-api.${REHEARSAL_REGION}.amazonaws.com`;
   const toLocal = (value: string) =>
-    value.replace(wsHost, gateway.url).replace(wssHost, gateway.url.replace(/^http/, 'ws'));
+    value
+      .replace(wsHost, gateway.url)
+      .replace(wssHost, gateway.url.replace(/^http/, 'ws'))
+      .replace(sqsHost, sqs.url);
   const functions = new Map<string, LambdaFunction>();
   for (const id of functionIds) {
     const props = resolve(template, resources[id]?.Properties) as {
@@ -296,6 +327,7 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
             AWS_ENDPOINT_URL_DYNAMODB: front.endpoint,
             AWS_ENDPOINT_URL_LAMBDA: lambdaApi.endpoint,
             ...input.network,
+            AWS_ENDPOINT_URL_SQS: sqs.url,
             TZ: ':UTC',
             PATH: '/usr/bin:/bin',
           },
@@ -329,6 +361,26 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
     disconnect: invoker(wsRoute('$disconnect'), `${apiArn(wsApi.apiId)}/${WS_STAGE}/$disconnect`),
     default: invoker(wsRoute('$default'), `${apiArn(wsApi.apiId)}/${WS_STAGE}/$default`),
   });
+
+  // --- SQS event source mappings (issue 13): the Lambda service polls with the function's role ---
+
+  for (const [, mapping] of ofType(resources, 'AWS::Lambda::EventSourceMapping')) {
+    const props = resolve(template, mapping.Properties ?? {}) as {
+      EventSourceArn: string;
+      FunctionName: string;
+      BatchSize?: number;
+    };
+    const fn = String(props.FunctionName).replace(/^.*Rehearsal-/, '');
+    const target = functions.get(fn);
+    if (!target) throw new Error(`template: event source mapping targets no known function (${fn})`);
+    sqs.start({
+      queueArn: props.EventSourceArn,
+      fn,
+      accessKeyId: accessKeyOf(fn),
+      batchSize: props.BatchSize ?? 10,
+      invoke: (event) => target.invoke(event),
+    });
+  }
 
   const admin = new DynamoDBClient({
     endpoint: front.endpoint,
@@ -378,7 +430,9 @@ export const startRehearsal = async (input: RehearsalInput): Promise<Rehearsal> 
     tables,
     access,
     admin,
+    sqs,
     async stop() {
+      await sqs.close();
       await Promise.all([...functions.values()].map((f) => f.close()));
       await gateway.close();
       await lambdaApi.close();

@@ -72,3 +72,15 @@ export const cachedAccountLookup = (
     return account;
   };
 };
+
+/**
+ * An account store for a function that may read accounts but not write them (the CRM worker): flagging an
+ * account for re-authorization is left to the maintenance job, which finds the same revoked token within
+ * the hour; the installation itself is flagged in the Kommo table at once.
+ */
+export const readOnlyAccounts = (store: AccountStore): AccountStore => ({
+  getAccount: (subdomain) => store.getAccount(subdomain),
+  putAccount: async () => {},
+  listAccounts: () => store.listAccounts(),
+  removeAccount: async () => false,
+});

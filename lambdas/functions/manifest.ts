@@ -26,6 +26,7 @@ export const ENV_SOURCES = {
   WS_URL: { kind: 'websocket', url: 'public' },
   KOMMO_TABLE: { kind: 'table-name', table: 'kommo' },
   INSTALL_FUNCTION_NAME: { kind: 'function-name', fn: 'kommoInstall' },
+  CRM_QUEUE_URL: { kind: 'queue-url', queue: 'crm' },
 } as const satisfies Record<string, EnvSource>;
 export type EnvName = keyof typeof ENV_SOURCES;
 
@@ -97,7 +98,7 @@ export const FUNCTIONS = {
     timeoutSeconds: 25,
     // Calls must get through while another tenant's sockets flood $default: this much is always there.
     reservedConcurrency: 50,
-    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL'],
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL', 'CRM_QUEUE_URL'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
       // BatchGetItem finds the recipients' sockets; DeleteItem and UpdateItem also forget gone ones.
@@ -107,6 +108,8 @@ export const FUNCTIONS = {
       },
     ],
     manageConnections: true,
+    // Ended calls to log in Kommo, ringing calls that reached no tab (issue 13).
+    sendsTo: ['crm'],
     triggers: [{ kind: 'http', method: 'POST', path: '/webhooks/{subdomain}' }],
   },
   providerWebhook: {
@@ -115,7 +118,7 @@ export const FUNCTIONS = {
       'Native webhooks of phone providers (Twilio, Telnyx, Vonage, Plivo, Zadarma), verified their way',
     memoryMb: 512,
     timeoutSeconds: 25,
-    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL'],
+    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL', 'CRM_QUEUE_URL'],
     access: [
       { table: 'accounts', actions: ['GetItem'] },
       {
@@ -124,6 +127,7 @@ export const FUNCTIONS = {
       },
     ],
     manageConnections: true,
+    sendsTo: ['crm'],
     triggers: [
       { kind: 'http', method: 'POST', path: '/webhooks/{subdomain}/{provider}' },
       // Zadarma checks a URL with a GET that must echo a value before it sends anything.
@@ -286,6 +290,44 @@ export const FUNCTIONS = {
     triggers: [
       { kind: 'http', method: 'GET', path: '/settings/webhook' },
       { kind: 'http', method: 'POST', path: '/settings/webhook' },
+    ],
+  },
+  crmWorker: {
+    entry: 'crm-worker',
+    description: 'Calls into Kommo: one call-log entry per call, incoming leads, missed-call tasks, the bell',
+    memoryMb: 256,
+    // A batch of 50 calls at Kommo's pace, with a 429's short waits; the queue hides a batch 6× this long.
+    timeoutSeconds: 60,
+    // One consumer: its limiter is the only one sending CRM traffic, so the account stays under 7 per second.
+    reservedConcurrency: 1,
+    env: ['KOMMO_TABLE', 'ACCOUNTS_TABLE', 'STATE_TABLE'],
+    access: [
+      // GetItem: tokens, settings, ledger entries; UpdateItem: ledger claims (conditional, so they create
+      // their items), open missed-call tasks, token refresh, failures.
+      { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
+      { table: 'accounts', actions: ['GetItem'] },
+      { table: 'state', actions: ['GetItem'] },
+    ],
+    manageConnections: false,
+    triggers: [
+      // 20 receives 6 minutes apart: a Kommo outage of 2 hours is waited out before a message gives up.
+      { kind: 'queue', queue: 'crm', batchSize: 50, maxReceives: 20, maxAgeAlarmSeconds: 900 },
+    ],
+  },
+  crmSettings: {
+    entry: 'crm-settings',
+    description: 'Admins read and change what calls do in Kommo, and see the calls that could not be logged',
+    memoryMb: 256,
+    timeoutSeconds: 10,
+    env: ['ACCOUNTS_TABLE', 'KOMMO_TABLE'],
+    access: [
+      { table: 'accounts', actions: ['GetItem'] },
+      { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
+    ],
+    manageConnections: false,
+    triggers: [
+      { kind: 'http', method: 'GET', path: '/settings/crm' },
+      { kind: 'http', method: 'PUT', path: '/settings/crm' },
     ],
   },
 } as const satisfies Record<string, FunctionSpec>;

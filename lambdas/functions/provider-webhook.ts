@@ -3,7 +3,7 @@ import { jsonLogger } from '../logger';
 import { emfMetrics } from '../metrics';
 import { systemClock } from '../ports';
 import { PROVIDERS } from '../providers';
-import { accountLookup, environment, pusher, stateStore, tuning } from './wiring';
+import { accountLookup, crmQueue, environment, pusher, stateStore, tuning } from './wiring';
 
 const env = environment('providerWebhook');
 
@@ -17,4 +17,5 @@ export const handler = makeProviderWebhookHandler({
   metrics: emfMetrics('providerWebhook'),
   pushConcurrency: tuning.pushConcurrency,
   claimLeaseMs: tuning.claimLeaseMs,
+  crm: crmQueue(env.CRM_QUEUE_URL),
 });

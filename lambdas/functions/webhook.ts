@@ -2,7 +2,7 @@ import { makeWebhookHandler } from '../handlers/webhook';
 import { jsonLogger } from '../logger';
 import { emfMetrics } from '../metrics';
 import { systemClock } from '../ports';
-import { accountLookup, environment, pusher, stateStore, tuning } from './wiring';
+import { accountLookup, crmQueue, environment, pusher, stateStore, tuning } from './wiring';
 
 const env = environment('webhook');
 
@@ -15,4 +15,5 @@ export const handler = makeWebhookHandler({
   metrics: emfMetrics('webhook'),
   pushConcurrency: tuning.pushConcurrency,
   claimLeaseMs: tuning.claimLeaseMs,
+  crm: crmQueue(env.CRM_QUEUE_URL),
 });

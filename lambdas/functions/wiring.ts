@@ -4,12 +4,14 @@
  */
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { ApiGatewayPusher } from '../adapters/apigw-pusher';
-import { cachedAccountLookup, DynamoAccountStore } from '../adapters/dynamo-accounts';
+import { cachedAccountLookup, DynamoAccountStore, readOnlyAccounts } from '../adapters/dynamo-accounts';
 import { DynamoInstallCodeStore } from '../adapters/dynamo-install-codes';
 import { DynamoInstallationStore } from '../adapters/dynamo-installations';
 import { cachedIntegration, DynamoIntegrationStore } from '../adapters/dynamo-integration';
 import { DynamoStateStore } from '../adapters/dynamo-state';
+import { SqsCrmQueue } from '../adapters/sqs-crm-queue';
 import { readKommoApiOrigin, readTuning, requireEnv } from '../config';
 import { jsonLogger } from '../logger';
 import { type ConnectionCloser, systemClock } from '../ports';
@@ -27,6 +29,13 @@ let dynamo: DynamoDBClient | undefined;
 export const dynamoClient = () => {
   dynamo ??= new DynamoDBClient({});
   return dynamo;
+};
+
+let sqs: SQSClient | undefined;
+/** The CRM queue a webhook sends to; maxAttempts covers SQS's own throttling. */
+export const crmQueue = (queueUrl: string) => {
+  sqs ??= new SQSClient({ maxAttempts: 4 });
+  return new SqsCrmQueue(sqs, queueUrl);
 };
 
 export const stateStore = (tableName: string) => new DynamoStateStore(dynamoClient(), { tableName });
@@ -58,15 +67,18 @@ export const kommo = (
   callbackUrl?: string,
   /** Request-path functions bound their Kommo time tighter than background ones. */
   tuning: Pick<KommoWiring, 'timeoutMs' | 'retry' | 'maxRetryAfterMs' | 'waitMs'> = {},
+  /** False for functions granted only GetItem on the accounts table (see readOnlyAccounts). */
+  accountWrites = true,
 ): KommoDeps => {
   const state = stateStore(tables.state);
+  const accountStore = new DynamoAccountStore(dynamoClient(), tables.accounts);
   return kommoServices({
     integration: cachedIntegration(new DynamoIntegrationStore(dynamoClient(), tables.kommo), () =>
       Date.now(),
     ),
     codes: new DynamoInstallCodeStore(dynamoClient(), tables.kommo),
     installations: new DynamoInstallationStore(dynamoClient(), tables.kommo),
-    accounts: new DynamoAccountStore(dynamoClient(), tables.accounts),
+    accounts: accountWrites ? accountStore : readOnlyAccounts(accountStore),
     agents: state,
     connections: state,
     closer: callbackUrl ? pusher(callbackUrl) : noConnectionCloser,

@@ -38,6 +38,8 @@ export class KommoError extends Error {
       title?: string;
       retryAfterSeconds?: number;
       validation?: KommoValidationError[];
+      /** Per-entity errors of a batch (calls whose number matched nothing, kommo-server.md §2.3). */
+      entityErrors?: { request_id?: string; title?: string }[];
     } = {},
     options?: ErrorOptions,
   ) {

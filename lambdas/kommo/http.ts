@@ -74,11 +74,18 @@ export const errorFromResponse = (res: RawResponse, context: string): KommoError
     ? (body['validation-errors'] as KommoValidationError[])
     : undefined;
   const code = codeFor(res.status, hint);
+  const entityErrors = Array.isArray(body.errors)
+    ? (body.errors as Record<string, unknown>[]).map((e) => ({
+        ...(typeof e?.request_id === 'string' ? { request_id: e.request_id } : {}),
+        ...(typeof e?.title === 'string' ? { title: e.title } : {}),
+      }))
+    : undefined;
   return new KommoError(code, `${context}: Kommo answered ${res.status}${title ? ` (${title})` : ''}`, {
     status: res.status,
     title,
     ...(code === 'rate_limited' ? { retryAfterSeconds: retryAfterSeconds(res) } : {}),
     ...(validation ? { validation } : {}),
+    ...(entityErrors ? { entityErrors } : {}),
   });
 };
 

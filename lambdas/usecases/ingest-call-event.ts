@@ -4,11 +4,12 @@
  * de-duplication key, moves the call's state forward and delivers the update.
  */
 
-import { decide } from '../core/call-state';
+import { type CallRecord, decide } from '../core/call-state';
 import { HttpProblem } from '../core/problem';
 import type { CallEvent, IncomingEvent } from '../core/protocol';
 import { resolveAudience } from '../core/routing';
-import { deliverCallUpdate } from '../delivery';
+import type { CrmQueue } from '../crm/ports';
+import { deliverCallUpdate, type PushTally } from '../delivery';
 import { errorFields } from '../logger';
 import type {
   AgentStore,
@@ -36,7 +37,35 @@ export interface IngestDeps {
   pushConcurrency: number;
   /** A claim older than this is presumed dead and may be taken over by the sender's retry. */
   claimLeaseMs?: number;
+  /** Where CRM work goes (issue 13); absent: no call reaches Kommo from here. */
+  crm?: CrmQueue;
 }
+
+/**
+ * CRM work for this update, sent before the webhook answers so none is lost, but beside the push so the
+ * agents wait for nothing: an ended call is logged; a ringing call that reached no socket rings Kommo's
+ * bell. Sent again on a redelivery (the first attempt may have failed before sending); the worker's ledger
+ * makes the repeat harmless.
+ */
+const withCrm = async (
+  deps: IngestDeps,
+  subdomain: string,
+  record: CallRecord,
+  deliver: () => Promise<PushTally>,
+): Promise<PushTally> => {
+  const crm = deps.crm;
+  if (!crm) return deliver();
+  const job = { subdomain, callId: record.callId };
+  if (record.state === 'ended') {
+    const [tally] = await Promise.all([deliver(), crm.send([{ kind: 'log', ...job }])]);
+    return tally;
+  }
+  const tally = await deliver();
+  if (record.state === 'ringing' && tally.sent === 0 && record.users.length > 0) {
+    await crm.send([{ kind: 'bell', ...job }]);
+  }
+  return tally;
+};
 
 export interface IngestInput {
   subdomain: string;
@@ -164,21 +193,23 @@ const apply = async (
       if (!(await store.saveCall(subdomain, record, now))) continue;
     }
     const seq = record.seq ?? (await store.nextSeq(subdomain));
-    const tally = await deliverCallUpdate(
-      {
-        index: store,
-        connections: store,
-        pusher: deps.pusher,
-        logger: deps.logger,
-        metrics: deps.metrics,
-        pushConcurrency: deps.pushConcurrency,
-      },
-      subdomain,
-      decision.record,
-      seq,
-      now,
-      // A redelivery indexes every recipient again: the failed attempt may have stopped before doing so.
-      decision.redelivery ? undefined : current?.users,
+    const tally = await withCrm(deps, subdomain, decision.record, () =>
+      deliverCallUpdate(
+        {
+          index: store,
+          connections: store,
+          pusher: deps.pusher,
+          logger: deps.logger,
+          metrics: deps.metrics,
+          pushConcurrency: deps.pushConcurrency,
+        },
+        subdomain,
+        decision.record,
+        seq,
+        now,
+        // A redelivery indexes every recipient again: the failed attempt may have stopped before doing so.
+        decision.redelivery ? undefined : current?.users,
+      ),
     );
     return {
       status: 'accepted',

@@ -106,8 +106,11 @@ describe('CallbridgeStack', () => {
       .map(([id]) => id.replace(/Fn.*$/, ''));
     // The Kommo functions read the integration's secret key and tokens, under the same KMS key; the
     // redirect function only writes codes, but those are secrets too.
+    // The CRM functions read the account (its Kommo account id; the settings verify the admin's token).
     expect(readers.sort()).toEqual([
       'Agents',
+      'CrmSettings',
+      'CrmWorker',
       'KommoInstall',
       'KommoMaintenance',
       'OauthDisabled',
@@ -238,7 +241,8 @@ describe('CallbridgeStack', () => {
       },
     };
     const t = Template.fromStack(new CallbridgeStack(app, 'Queues', { manifest }));
-    t.resourceCountIs('AWS::SQS::Queue', 2);
+    // These two, and the CRM queue with its own.
+    t.resourceCountIs('AWS::SQS::Queue', 4);
     t.hasResourceProperties('AWS::SQS::Queue', {
       RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }),
       VisibilityTimeout: 180,
@@ -250,6 +254,12 @@ describe('CallbridgeStack', () => {
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateAgeOfOldestMessage',
       Threshold: 600,
+    });
+    // More than 10 messages a batch only with a batching window (the CRM worker takes 50 calls at a time).
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 50,
+      MaximumBatchingWindowInSeconds: 2,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
     expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).toContain('sqs:SendMessage');
@@ -283,7 +293,8 @@ describe('CallbridgeStack', () => {
     });
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
     // The install and maintenance functions run one container each, under the one limiter.
-    template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 2);
+    // The install, the maintenance and the CRM worker: one container each towards Kommo.
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1 }, 3);
     const invokers = Object.entries(template.findResources('AWS::IAM::Policy'))
       .filter(([, p]) => JSON.stringify(p).includes('lambda:InvokeFunction'))
       .map(([id]) => id.replace(/Fn.*$/, ''));
@@ -346,6 +357,7 @@ describe('bundling', () => {
           STATE_TABLE: 't',
           ACCOUNTS_TABLE: 'a',
           WS_CALLBACK_URL: 'https://example.invalid/prod',
+          CRM_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/crm',
           AWS_REGION: 'eu-west-1',
         },
       },

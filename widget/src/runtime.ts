@@ -68,6 +68,12 @@ const escapeHtml = (text: string) =>
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
   );
 
+export interface CrmSettingsView {
+  settings: Record<string, unknown>;
+  /** The admins' line about calls that could not be logged. */
+  failures?: string;
+}
+
 export class CallbridgeRuntime {
   private socket: CallbridgeSocket | undefined;
   private tracker = new CallTracker();
@@ -295,6 +301,43 @@ export class CallbridgeRuntime {
       this.addError(
         this.t('settings.save_failed').replace('{reason}', status ? `HTTP ${status}` : 'network error'),
       );
+      return undefined;
+    }
+  }
+
+  /**
+   * Admins only: what calls do in Kommo, and what could not be logged ("3 calls could not be logged: token
+   * revoked"). With `patch`, saves it first. Undefined when the backend cannot tell (not installed, offline).
+   */
+  async crmSettings(patch?: Record<string, unknown>): Promise<CrmSettingsView | undefined> {
+    const api = this.apiUrl();
+    if (!api) return undefined;
+    try {
+      const response = await toPromise(
+        this.deps.self.$authorizedAjax({
+          url: `${api}/settings/crm`,
+          method: patch ? 'PUT' : 'GET',
+          type: patch ? 'PUT' : 'GET',
+          dataType: 'json',
+          ...(patch ? { contentType: 'application/json', data: JSON.stringify(patch) } : {}),
+        }),
+      );
+      const { settings, failures } = (response ?? {}) as {
+        settings?: unknown;
+        failures?: { message?: unknown };
+      };
+      if (!settings || typeof settings !== 'object') return undefined;
+      return {
+        settings: settings as Record<string, unknown>,
+        ...(typeof failures?.message === 'string' ? { failures: failures.message } : {}),
+      };
+    } catch (error) {
+      if (patch) {
+        const status = httpStatusOf(error);
+        this.addError(
+          this.t('settings.save_failed').replace('{reason}', status ? `HTTP ${status}` : 'network error'),
+        );
+      }
       return undefined;
     }
   }

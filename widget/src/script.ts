@@ -134,8 +134,75 @@ const renderSettings = (runtime: CallbridgeRuntime, $modal: unknown) => {
       buttons.append(button);
     }
     box.append(secretRow, buttons);
+    box.append(crmBox(runtime));
   }
   root.append(box);
+};
+
+/** Admins' "Calls in Kommo" block: the account's CRM settings, and a line about calls that could not be logged. */
+const crmBox = (runtime: CallbridgeRuntime): HTMLElement => {
+  const crm = document.createElement('div');
+  crm.className = 'callbridge-crm';
+  crm.style.marginTop = '10px';
+  const title = document.createElement('b');
+  title.textContent = runtime.t('settings.crm');
+  crm.append(title);
+  void runtime.crmSettings().then((view) => {
+    if (!view) {
+      const note = document.createElement('div');
+      note.textContent = runtime.t('settings.crm_unavailable');
+      crm.append(note);
+      return;
+    }
+    if (view.failures) {
+      const warn = document.createElement('div');
+      warn.className = 'callbridge-crm-failures';
+      warn.style.color = '#c0392b';
+      warn.textContent = view.failures;
+      crm.append(warn);
+    }
+    const inputs: Record<string, HTMLInputElement> = {};
+    const field = (key: string, label: string, type: 'checkbox' | 'number' | 'text') => {
+      const row = document.createElement('label');
+      row.style.display = 'block';
+      const input = document.createElement('input');
+      input.type = type;
+      input.name = key;
+      const value = view.settings[key];
+      if (type === 'checkbox') input.checked = value === true;
+      else input.value = value === undefined || value === null ? '' : String(value);
+      row.append(input, document.createTextNode(` ${runtime.t(label)}`));
+      inputs[key] = input;
+      crm.append(row);
+    };
+    field('leads', 'settings.crm_leads', 'checkbox');
+    field('tasks', 'settings.crm_tasks', 'checkbox');
+    field('completeTasks', 'settings.crm_complete_tasks', 'checkbox');
+    field('bell', 'settings.crm_bell', 'checkbox');
+    field('taskDelayMinutes', 'settings.crm_task_delay', 'number');
+    field('dutyUserId', 'settings.crm_duty_user', 'number');
+    field('sourceName', 'settings.crm_source', 'text');
+    const save = document.createElement('button');
+    save.type = 'button';
+    save.className = 'callbridge-crm-save';
+    save.textContent = runtime.t('settings.crm_save');
+    const saved = document.createElement('span');
+    save.addEventListener('click', async () => {
+      const duty = inputs.dutyUserId?.value.trim() ?? '';
+      const result = await runtime.crmSettings({
+        leads: inputs.leads?.checked === true,
+        tasks: inputs.tasks?.checked === true,
+        completeTasks: inputs.completeTasks?.checked === true,
+        bell: inputs.bell?.checked === true,
+        taskDelayMinutes: Number(inputs.taskDelayMinutes?.value ?? 15),
+        dutyUserId: duty === '' ? null : Number(duty),
+        sourceName: inputs.sourceName?.value ?? '',
+      });
+      saved.textContent = result ? ` ${runtime.t('settings.crm_saved')}` : '';
+    });
+    crm.append(save, saved);
+  });
+  return crm;
 };
 
 export default createWidget;

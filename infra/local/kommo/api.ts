@@ -171,6 +171,9 @@ export class KommoApi {
     if (method === 'POST' && path === '/api/v4/leads/unsorted/sip') {
       return this.unsortedSip(res, account, userId, contextUserId, parseJson(await readText(req)));
     }
+    if (method === 'PATCH' && path === '/api/v4/tasks') {
+      return this.updateTasks(res, account, parseJson(await readText(req)));
+    }
     if (method === 'POST' && path === '/api/v4/tasks') {
       return this.tasks(res, account, userId, contextUserId, parseJson(await readText(req)));
     }
@@ -207,7 +210,7 @@ export class KommoApi {
           name: c.name,
           first_name: c.name.split(' ')[0] ?? '',
           last_name: c.name.split(' ').slice(1).join(' '),
-          responsible_user_id: account.users[0]?.id ?? 0,
+          responsible_user_id: c.responsibleUserId ?? account.users[0]?.id ?? 0,
           group_id: 0,
           created_by: 0,
           updated_by: 0,
@@ -464,6 +467,27 @@ export class KommoApi {
       _links: { self: { href: `${this.ctx.url()}/api/v4/tasks` } },
       _embedded: { tasks: out },
     });
+  }
+
+  /** §5: `PATCH /api/v4/tasks` with `[{id, is_completed, result}]`; an unknown id is refused. */
+  private updateTasks(res: ServerResponse, account: EmulatedAccount, body: unknown) {
+    const items = requireArray(body);
+    const out: Json[] = [];
+    items.forEach((item, index) => {
+      const task = this.ctx.written.tasks.find((t) => t.accountId === account.id && t.id === item.id);
+      if (!task) throw validationError(String(index), 'id', 'NotFound', 'id: no such task');
+      if (item.is_completed !== undefined && typeof item.is_completed !== 'boolean')
+        throw validationError(
+          String(index),
+          'is_completed',
+          'InvalidType',
+          'is_completed: expected a boolean',
+        );
+      const { id: _id, ...changes } = item;
+      Object.assign(task.body, changes);
+      out.push({ id: task.id, updated_at: Math.floor(this.ctx.now() / 1000) });
+    });
+    return sendHal(res, 200, { _embedded: { tasks: out } });
   }
 
   /** §3: `{add: [{type: phone_call, phone_number, users?}]}` → 202. */

@@ -259,6 +259,9 @@ export class KommoEmulator {
     try {
       if (method === 'POST' && path === '/oauth2/access_token') return await this.tokenEndpoint(req, res);
       if (path.startsWith('/api/')) {
+        if (this.faults.outageUntil > this.now()) {
+          throw new RequestError(503, 'Service Unavailable');
+        }
         if (this.faults.api500 > 0) {
           this.faults.api500--;
           throw new RequestError(500, 'Internal error', { trace_id: randomBytes(8).toString('hex') });

@@ -16,6 +16,8 @@ export interface EmulatedContact {
   id: number;
   name: string;
   phones: string[];
+  /** The contact's responsible user (the account's first user when absent). */
+  responsibleUserId?: number;
   /** Active leads of the contact: a call to a contact with exactly one goes to that lead (§2.2). */
   leads?: number[];
 }
@@ -103,6 +105,8 @@ export interface Faults {
   api429: { times: number; retryAfterSeconds: number };
   /** API answers 500 this many times. */
   api500: number;
+  /** Until this time (the emulator's clock, epoch ms) every API request gets 503: an outage. */
+  outageUntil: number;
 }
 
 export const noFaults = (): Faults => ({
@@ -111,6 +115,7 @@ export const noFaults = (): Faults => ({
   tokenDelay: { ms: 0, times: 0 },
   api429: { times: 0, retryAfterSeconds: 1 },
   api500: 0,
+  outageUntil: 0,
 });
 
 /** Lifetimes per §1.5. */

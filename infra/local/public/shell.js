@@ -277,7 +277,24 @@
       $id('kommo-state').textContent = i
         ? `Kommo account ${i.accountId}: installation ${i.status}, account ${kommo.accountStatus}\n` +
           `access token expires ${i.tokenExpiresAt ?? '–'}; settings synced ${i.settingsSyncedAt ?? 'never'}\n` +
-          `extensions from Kommo: ${JSON.stringify(kommo.agents)}`
+          `extensions from Kommo: ${JSON.stringify(kommo.agents)}` +
+          (kommo.crm
+            ? '\n\nIn Kommo (the contact card timeline):' +
+              kommo.crm.calls
+                .map(
+                  (c) =>
+                    `\n  call ${c.uniq}: status ${c.status}, ${c.duration} s on ${c.entity?.type} ${c.entity?.id}${c.link ? `, recording ${c.link}` : ''}`,
+                )
+                .join('') +
+              kommo.crm.leads.map((l) => `\n  incoming lead for ${l.from} (call ${l.uniq})`).join('') +
+              kommo.crm.tasks
+                .map(
+                  (t) =>
+                    `\n  task "${t.text}" for user ${t.user}, due ${new Date(t.due * 1000).toLocaleTimeString()}${t.done ? ' (done)' : ''}`,
+                )
+                .join('') +
+              kommo.crm.bells.map((b) => `\n  bell for users ${JSON.stringify(b.users)}`).join('')
+            : '')
         : `Not installed from Kommo yet (account: ${kommo.accountStatus}).`;
     } catch {
       $id('kommo-state').textContent = '?';
