@@ -133,6 +133,7 @@ export interface CapacityAccount {
 export const capacityAccount = async (options: CapacityAccountOptions): Promise<CapacityAccount> => {
   const stack = await startLocalStack({ accountCacheMs: 60_000, indexLagMs: options.indexLagMs ?? 0 });
   const front = stack.front;
+  if (!front) throw new Error('capacity needs the strict DynamoDB front');
   const sockets: WebSocket[] = [];
   const stop = async () => {
     for (const socket of sockets) socket.terminate();

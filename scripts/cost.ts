@@ -90,6 +90,8 @@ const SAMPLE_PINGS = 5;
 const SECRET = 'cost-model-integration-secret-0123456789';
 
 const stack = await startLocalStack({ accountCacheMs: 60_000 });
+const front = stack.front;
+if (!front) throw new Error('the cost model counts capacity through the strict DynamoDB front');
 const account = newAccount({ subdomain: 'acme', integrationId: 'int', clientSecret: SECRET }, Date.now());
 await stack.accounts.putAccount(account);
 const agents = Array.from({ length: SAMPLE_AGENTS }, (_, i) => i + 1);
@@ -101,7 +103,7 @@ await stack.state.putAgentMap(
 );
 
 const snapshot = (): Usage => {
-  const summary = stack.front.capacity.summary();
+  const summary = front.capacity.summary();
   return {
     rcu: summary.rcu,
     wcu: summary.wcu,
@@ -127,7 +129,7 @@ const delta = (a: Usage, b: Usage, per: number): Usage => {
 };
 const settle = async () => {
   await new Promise((resolve) => setTimeout(resolve, 300));
-  await stack.front.settle();
+  await front.settle();
 };
 const nextMessage = (ws: WebSocket, type: string) =>
   new Promise<Record<string, unknown>>((resolve) => {

@@ -95,6 +95,11 @@ export interface LocalStackOptions {
   /** Per-function timeouts in ms instead of the manifest's (tests that exercise a timeout shorten it). */
   timeoutsMs?: Partial<Record<FunctionName, number>>;
   /**
+   * false: DynamoDB without the strict front (no IAM check, index lag or capacity tally), for benchmarks that
+   * measure the code's own cost as before the front existed. Tests and `npm start` keep it on.
+   */
+  strict?: boolean;
+  /**
    * How far the strict DynamoDB front (infra/local/dynamo, always between the handlers and dynalite) keeps
    * global secondary indexes behind their table; 0 (the demo's default) for none. Tests run with a lag.
    */
@@ -152,8 +157,8 @@ export interface LocalStack {
   webSocketUrl: string;
   /** Where the handlers' DynamoDB client points: the front when on, else dynalite. */
   dynamoEndpoint: string;
-  /** The strict front every DynamoDB call goes through: its `capacity` tally says what each key consumed. */
-  front: DynamoFront;
+  /** The strict front every DynamoDB call goes through (absent with `strict: false`): its `capacity` tally says what each key consumed. */
+  front: DynamoFront | undefined;
   /** The operator's client (every permission): for seeding and inspecting. */
   dynamo: DynamoDBClient;
   /** The client a function signs its calls with (one per function, as one per Lambda container). */
@@ -195,17 +200,21 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const db = options.dynamoEndpoint
     ? { endpoint: options.dynamoEndpoint, close: async () => {} }
     : await startDynalite(options.dataDir, 0, options.host ?? '127.0.0.1');
-  // Always through the strict front: IAM per function from the manifest, index lag and limits as configured.
+  // Through the strict front (IAM per function from the manifest, index lag and limits as configured), unless
+  // a benchmark measures the code's own cost without the emulation's.
   const denials: Denial[] = [];
-  const front = await startDynamoFront({
-    authorize: manifestAuthorizer(LOCAL_TABLES, LOCAL_CREDENTIALS.accessKeyId, denials),
-    ...options.dynamoFront,
-    backendEndpoint: db.endpoint,
-    host: options.host ?? '127.0.0.1',
-    indexLagMs: options.indexLagMs ?? 0,
-    throughput: options.throughput,
-  });
-  const dynamoEndpoint = front.endpoint;
+  const front =
+    options.strict === false
+      ? undefined
+      : await startDynamoFront({
+          authorize: manifestAuthorizer(LOCAL_TABLES, LOCAL_CREDENTIALS.accessKeyId, denials),
+          ...options.dynamoFront,
+          backendEndpoint: db.endpoint,
+          host: options.host ?? '127.0.0.1',
+          indexLagMs: options.indexLagMs ?? 0,
+          throughput: options.throughput,
+        });
+  const dynamoEndpoint = front?.endpoint ?? db.endpoint;
   const dynamo = localDynamoClient(dynamoEndpoint);
   // Each function signs as itself, so the front can hold it to its manifest entry.
   const functionClients = new Map<FunctionName, DynamoDBClient>();
@@ -489,7 +498,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       management.destroy();
       dynamo.destroy();
       for (const client of functionClients.values()) client.destroy();
-      await front.close();
+      await front?.close();
       await db.close();
     },
   };
