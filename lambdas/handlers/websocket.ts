@@ -310,7 +310,9 @@ export const makeDefaultHandler = (deps: DefaultDeps) => {
         deps.index.callIdsOf(subdomain, userId, now),
         deps.index.latestSeq(subdomain),
       ]);
-      const pages = buildSnapshot(await deps.calls.getCalls(subdomain, ids), seq, now);
+      // A marker is a hint: one written beside a save that lost a race names a call this user is not on.
+      const records = (await deps.calls.getCalls(subdomain, ids)).filter((r) => r.users.includes(userId));
+      const pages = buildSnapshot(records, seq, now);
       await reply(connectionId, pages);
       deps.logger.info('resumed', {
         connectionId,

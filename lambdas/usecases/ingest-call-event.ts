@@ -9,7 +9,7 @@ import { HttpProblem } from '../core/problem';
 import type { CallEvent, IncomingEvent } from '../core/protocol';
 import { resolveAudience } from '../core/routing';
 import type { CrmQueue } from '../crm/ports';
-import { deliverCallUpdate, type PushTally } from '../delivery';
+import { deliverCallUpdate, PUSH_FIRST_ABOVE_USERS, type PushTally } from '../delivery';
 import { errorFields } from '../logger';
 import type {
   AgentStore,
@@ -79,6 +79,10 @@ export type IngestOutcome = { duplicate: boolean; result: WebhookResult };
 
 export const ingestCallEvent = async (deps: IngestDeps, input: IngestInput): Promise<IngestOutcome> => {
   const { subdomain, dedupeId, event, now } = input;
+  // The reads a decision needs run beside the claim rather than after it: a webhook waits for one round
+  // trip instead of two. A claim that says "done" or "busy" just drops them (and leaves a seq unused).
+  const firstRead = readForDecision(deps.store, subdomain, event);
+  firstRead.catch(() => {});
   const claim = await deps.store.claimWebhook(subdomain, dedupeId, now, deps.claimLeaseMs ?? 30_000);
   if (claim.kind === 'done') return { duplicate: true, result: claim.result };
   if (claim.kind === 'busy') {
@@ -93,7 +97,7 @@ export const ingestCallEvent = async (deps: IngestDeps, input: IngestInput): Pro
     );
   }
   try {
-    const result = await apply(deps, subdomain, dedupeId, event, now);
+    const result = await apply(deps, subdomain, dedupeId, event, now, firstRead);
     await deps.store.completeWebhook(subdomain, dedupeId, result, now);
     deps.logger.info('call event', {
       subdomain,
@@ -117,12 +121,46 @@ export const ingestCallEvent = async (deps: IngestDeps, input: IngestInput): Pro
   }
 };
 
+interface DecisionInputs {
+  current: CallRecord | undefined;
+  byExtension: Map<string, number[]>;
+  everyone: number[];
+  /**
+   * A seq taken in the same round trip as the reads, so saving waits for nothing more. Seqs only need to be
+   * unique and to grow along one call's updates (see apply); gaps are harmless.
+   */
+  seq: number;
+}
+
+/**
+ * Everything deciding an event needs, in one round trip: the call's record, the users its extensions map to
+ * (read by key) or, for a ring-all, the account's directory, and a seq.
+ */
+const readForDecision = async (
+  store: IngestDeps['store'],
+  subdomain: string,
+  incoming: IncomingEvent,
+): Promise<DecisionInputs> => {
+  const extensions = incoming.type === 'call.recording' ? [] : (incoming.agents?.extensions ?? []);
+  const ringAll = incoming.type !== 'call.recording' && !incoming.agents;
+  const [current, byExtension, everyone, seq] = await Promise.all([
+    store.getCall(subdomain, incoming.call.id),
+    extensions.length > 0
+      ? store.usersOfExtensions(subdomain, extensions)
+      : Promise.resolve(new Map<string, number[]>()),
+    ringAll ? store.ringAllUsers(subdomain) : Promise.resolve([]),
+    store.nextSeq(subdomain),
+  ]);
+  return { current, byExtension, everyone, seq };
+};
+
 const apply = async (
   deps: IngestDeps,
   subdomain: string,
   webhookId: string,
   incoming: IncomingEvent,
   now: number,
+  firstRead: Promise<DecisionInputs>,
 ): Promise<WebhookResult> => {
   const callEvent: CallEvent =
     incoming.type === 'call.recording'
@@ -136,17 +174,14 @@ const apply = async (
         }
       : incoming;
   const { store } = deps;
-  // Only the extensions the event names are read (by key), and the account's directory only for a ring-all.
-  const extensions = callEvent.agents?.extensions ?? [];
   // Optimistic concurrency: two events of one call racing each other re-read and decide again.
   for (let attempt = 0; attempt < 5; attempt++) {
-    const [current, byExtension, everyone] = await Promise.all([
-      store.getCall(subdomain, callEvent.call.id),
-      extensions.length > 0
-        ? store.usersOfExtensions(subdomain, extensions)
-        : Promise.resolve(new Map<string, number[]>()),
-      callEvent.agents ? Promise.resolve([]) : store.ringAllUsers(subdomain),
-    ]);
+    const {
+      current,
+      byExtension,
+      everyone,
+      seq: takenSeq,
+    } = attempt === 0 ? await firstRead : await readForDecision(store, subdomain, incoming);
     if (incoming.type === 'call.recording' && !current) {
       return {
         status: 'ignored',
@@ -185,12 +220,27 @@ const apply = async (
       };
     }
     const record = decision.record;
+    // Users already indexed for this call; a redelivery indexes every recipient again, as the failed
+    // attempt may have stopped before doing so.
+    let indexed: readonly number[] | undefined = decision.redelivery ? undefined : current?.users;
     if (!decision.redelivery) {
       // The seq lives on the call record: a retry of this webhook finds it there and pushes the same seq.
-      record.seq = await store.nextSeq(subdomain);
+      // It was taken beside the read, so another event of this call may have saved a later one meanwhile:
+      // a call's updates must carry growing seqs, and a fresh one is larger than any taken before.
+      record.seq =
+        current?.seq !== undefined && takenSeq <= current.seq ? await store.nextSeq(subdomain) : takenSeq;
       // When the server last heard of the call: a call left without news is ended by the resume (see there).
       record.updatedAt = now;
-      if (!(await store.saveCall(subdomain, record, now))) continue;
+      // Few recipients are indexed beside the save (one round trip for both); the lookup that follows sees
+      // both written. A save that loses a race leaves markers the resume ignores (it checks the record's users).
+      const newUsers = record.users.filter((u) => !current?.users.includes(u));
+      const indexBeside = record.users.length <= PUSH_FIRST_ABOVE_USERS && newUsers.length > 0;
+      const [saved] = await Promise.all([
+        store.saveCall(subdomain, record, now),
+        indexBeside ? store.addCallUsers(subdomain, newUsers, record.callId, now) : undefined,
+      ]);
+      if (!saved) continue;
+      if (indexBeside) indexed = record.users;
     }
     const seq = record.seq ?? (await store.nextSeq(subdomain));
     const tally = await withCrm(deps, subdomain, decision.record, () =>
@@ -207,8 +257,7 @@ const apply = async (
         decision.record,
         seq,
         now,
-        // A redelivery indexes every recipient again: the failed attempt may have stopped before doing so.
-        decision.redelivery ? undefined : current?.users,
+        indexed,
       ),
     );
     return {

@@ -185,6 +185,20 @@ describe('$default', () => {
     fresh.close();
   });
 
+  it('leaves out a call its marker names but whose record does not: a marker written beside a save that lost a race', async () => {
+    // The webhook indexes few recipients beside the save; if the save loses to a concurrent event, a marker
+    // may be left for a user the call never reached.
+    const other = callEvent('call.ringing', { users: [56] });
+    await t.webhook(other);
+    await t.stack.state.addCallUsers('acme', [57], other.call.id, Date.now());
+    const socket = await t.connect(57);
+    socket.send({ action: 'resume' });
+    const snapshot = await socket.next('snapshot');
+    expect(snapshot.calls).toEqual([]);
+    expect(snapshot.recent ?? []).toEqual([]);
+    socket.close();
+  });
+
   it('never replays another account’s events, whatever seq is asked for', async () => {
     await t.webhook(callEvent('call.ringing', { users: [9] }));
     const other = await t.connect(9, t.globex);

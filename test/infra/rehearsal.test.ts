@@ -236,7 +236,8 @@ const story = async (r: Rehearsal) => {
     'PUT',
     '/agents',
     { 'x-auth-token': await token(1, true), 'content-type': 'application/json' },
-    JSON.stringify({ agents: { '7': '101' } }),
+    // Extension 101 rings two agents (a hunt group), so calls exercise the multi-recipient writes and reads.
+    JSON.stringify({ agents: { '7': '101', '8': '101' } }),
   );
   step('admin saves extensions', saved.status, 200);
 
@@ -283,7 +284,7 @@ const story = async (r: Rehearsal) => {
     return res.body;
   };
 
-  expect(await call('call.ringing')).toMatchObject({ status: 'accepted', users: 1, sockets: 1 });
+  expect(await call('call.ringing')).toMatchObject({ status: 'accepted', users: 2, sockets: 1 });
   expect(r.gateway.connectionIds()).not.toContain('orphan=');
   const ringing = await first.socket.next('call', (m) => m.view.state === 'ringing');
 

@@ -77,10 +77,10 @@ describe('Zadarma PBX notifications', () => {
     const socket = await t.connect(7);
     const call = unique();
     await send(zadarma.internal(call));
-    const before = await t.items();
+    const before = await t.items({ exceptSeq: true });
     const replay = await send(zadarma.internal(call)); // Zadarma signs no time: a replay looks like a retry
     expect(replay.status).toBe(200);
-    expect(await t.items()).toEqual(before);
+    expect(await t.items({ exceptSeq: true })).toEqual(before);
     await send(zadarma.end(call, 'cancel', '0'));
     await send(zadarma.answer(call));
     await settle();
