@@ -207,12 +207,13 @@ export const FUNCTIONS = {
   },
   default: {
     entry: 'default',
-    description: 'A widget’s ping and resume: replay, snapshot',
+    description: 'A widget’s ping, resume (snapshot) and ack of a ringing pop-up',
     memoryMb: 256,
     timeoutSeconds: 25,
     env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
-    // GetItem: the connection and the latest seq; Query: the user's calls; BatchGetItem: the calls;
-    // UpdateItem: the socket's message budget. The @connections API replies, and closes a flooding socket.
+    // GetItem: the connection, the latest seq, an acked call; Query: the user's calls; BatchGetItem: the calls;
+    // UpdateItem: the socket's message budget and a call's pop-up acks. The @connections API replies, and
+    // closes a flooding socket.
     access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'UpdateItem'] }],
     manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$default' }],
@@ -306,6 +307,7 @@ export const FUNCTIONS = {
       // their items), open missed-call tasks, token refresh, failures.
       { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
       { table: 'accounts', actions: ['GetItem'] },
+      // GetItem: the call's record and, for the bell's check, its pop-up acks.
       { table: 'state', actions: ['GetItem'] },
     ],
     manageConnections: false,
