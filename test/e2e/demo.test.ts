@@ -55,6 +55,10 @@ describe('demo page', () => {
     const toast = page.locator('.toast').first();
     await expect.poll(() => toast.textContent(), { timeout: 10_000 }).toContain(DEMO_CONTACTS[0].phone);
     expect(await toast.textContent()).toContain(DEMO_CONTACTS[0].name);
+    // The widget told the backend the pop-up is on screen (its `ack`), so Kommo's bell stays quiet for Ada.
+    await expect
+      .poll(() => demo.stack.acks.ackedUsers(demo.account.subdomain, id), { timeout: 5000 })
+      .toEqual([101]);
     await expect.poll(() => page.locator('#calling-status').textContent()).toBe('true');
     await call('call.answered', id, '101');
     await call('call.ended', id, '101');
