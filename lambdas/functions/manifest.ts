@@ -108,7 +108,8 @@ export const FUNCTIONS = {
       },
     ],
     manageConnections: true,
-    // Ended calls to log in Kommo, ringing calls that reached no tab (issue 13).
+    // Ended calls to log in Kommo; for ringing calls, the delayed bell check and the bell when no tab was
+    // reached (issue 13). The delay is a SendMessage parameter: no other grant.
     sendsTo: ['crm'],
     triggers: [{ kind: 'http', method: 'POST', path: '/webhooks/{subdomain}' }],
   },
