@@ -6,7 +6,8 @@
  */
 import { signWebhook } from '../lambdas/core/webhook-signature';
 import { startKommoWorld } from '../test/helpers/kommo-world';
-import type { Row } from './stats';
+import { TestSocket } from '../test/helpers/stack';
+import { distribution, type Row, round } from './stats';
 
 const KNOWN = '+1 555 123 4567';
 
@@ -116,6 +117,8 @@ export const crmBench = async (
     });
   }
 
+  await ringingWebhookCost(world, send, record, scale);
+
   // A 10-minute outage at 1 call/s leaves 600 calls queued; Kommo comes back; how long until all are in?
   const backlog = scale(600, 60);
   world.kommo.faults.outageUntil = Number.MAX_SAFE_INTEGER;
@@ -141,4 +144,65 @@ export const crmBench = async (
     data: { backlog, done, drainSeconds, peak },
   });
   await world.stop();
+};
+
+/**
+ * What the bell's check costs the webhook: a ringing call that reaches the agent's socket, answered with the
+ * delayed `bell-check` sent beside the push (as deployed) and with the CRM queue doing nothing for it (the
+ * webhook before the check existed, which queued nothing for a call that reached a socket). Alternated, so
+ * both see the same machine; the difference is what the check adds.
+ */
+const ringingWebhookCost = async (
+  world: Awaited<ReturnType<typeof startKommoWorld>>,
+  send: (type: string, id: string) => Promise<void>,
+  record: (row: Row) => void,
+  scale: (full: number, quick: number) => number,
+) => {
+  const ticket = await fetch(`${world.stack.url}/tickets`, {
+    method: 'POST',
+    headers: { 'x-auth-token': await world.widgetToken(202) },
+  });
+  const socket = await TestSocket.open(((await ticket.json()) as { url: string }).url);
+  const queue = world.stack.crm.queue;
+  const deployed = queue.send.bind(queue);
+  const samples = { deployed: [] as number[], without: [] as number[], enqueue: [] as number[] };
+  const timed: typeof deployed = async (jobs, options) => {
+    const started = performance.now();
+    await deployed(jobs, options);
+    if (jobs.some((j) => j.kind === 'bell-check')) samples.enqueue.push(performance.now() - started);
+  };
+  const rounds = scale(200, 30);
+  for (let i = 0; i < rounds; i++) {
+    for (const variant of ['deployed', 'without'] as const) {
+      queue.send =
+        variant === 'deployed'
+          ? timed
+          : async (jobs, options) => {
+              // Only the check is left out; every other job is queued as deployed.
+              const rest = jobs.filter((j) => j.kind !== 'bell-check');
+              if (rest.length > 0) await deployed(rest, options);
+            };
+      const id = `cost-${variant}-${i}`;
+      const started = performance.now();
+      await send('call.ringing', id);
+      samples[variant].push(performance.now() - started);
+      await send('call.ended', id);
+    }
+  }
+  queue.send = deployed;
+  socket.close();
+  const withCheck = distribution(samples.deployed);
+  const without = distribution(samples.without);
+  const enqueue = distribution(samples.enqueue);
+  // Sent after the push, the check would add its whole send to the answer; beside it, at most a share of it
+  // (locally the queue's store runs in this process and takes CPU from the push; SQS would not).
+  const added = withCheck.p50 - without.p50;
+  record({
+    section: 'crm',
+    metric: `ringing webhook → 202 with its delayed bell check (${rounds} calls)`,
+    value: `p50 ${round(withCheck.p50)} · p95 ${round(withCheck.p95)} ms; without ${round(without.p50)} · ${round(without.p95)}; the send alone p50 ${round(enqueue.p50)}`,
+    target: 'p50 adds under half of the send’s own p50 (overlapped, not after the push)',
+    met: added < enqueue.p50 / 2,
+    data: { withCheck, without, enqueue, added },
+  });
 };

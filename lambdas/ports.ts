@@ -93,6 +93,17 @@ export interface CallStore {
 }
 
 /**
+ * Which users' tabs showed a ringing call's pop-up (the widget's `ack`). The CRM worker rings Kommo's bell
+ * only for the call's other users: a socket that took the push may belong to a frozen or sleeping page.
+ */
+export interface PopupAcks {
+  /** This user's tab showed the call's pop-up (idempotent; kept a day, longer than any call rings). */
+  ackPopup(subdomain: string, callId: string, userId: number, nowMs: number): Promise<void>;
+  /** Every user whose tab showed the call's pop-up, by a strongly consistent read. */
+  ackedUsers(subdomain: string, callId: string): Promise<number[]>;
+}
+
+/**
  * Which calls each user was told of. A resume reads it to send the user every call in its latest state (the
  * call record is the truth; this only says which records to read), so a resume converges rather than replays.
  * Seqs come from one counter per account: they order pushes for the widget and carry no delivery guarantee.

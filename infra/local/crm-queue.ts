@@ -2,7 +2,8 @@
  * The local stand-in for SQS behind the CRM queue port, kept in the local DynamoDB (so it survives a restart
  * of `npm start` when dynalite has a data directory), with SQS's semantics where they matter: a received
  * message is hidden for the visibility timeout, its receive count grows with each receive, and one received
- * `maxReceives` times without being deleted goes to the dead-letter list instead of being received again.
+ * `maxReceives` times without being deleted goes to the dead-letter list instead of being received again, and
+ * a message sent with a delay is received only once the delay is over.
  * Deleting needs the receipt of the latest receive, as SQS's receipt handle.
  */
 import { randomUUID } from 'node:crypto';
@@ -20,7 +21,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
-import type { CrmJob, CrmQueue } from '../../lambdas/crm/ports';
+import type { CrmJob, CrmQueue, SendOptions } from '../../lambdas/crm/ports';
 import type { Clock } from '../../lambdas/ports';
 
 export interface LocalQueueOptions {
@@ -65,8 +66,13 @@ export class LocalQueue implements CrmQueue {
     await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1 }, { TableName: table });
   }
 
-  async send(jobs: readonly CrmJob[]): Promise<void> {
+  async send(jobs: readonly CrmJob[], options: SendOptions = {}): Promise<void> {
     const now = this.options.clock.now();
+    const delay = options.delaySeconds ?? 0;
+    // SQS refuses a delay outside 0-900 s (InvalidParameterValue); so does its stand-in.
+    if (!Number.isInteger(delay) || delay < 0 || delay > 900) {
+      throw new Error(`DelaySeconds: expected a whole number of seconds from 0 to 900, got ${delay}`);
+    }
     for (const job of jobs) {
       // Sent order, for a FIFO-ish receive (SQS standard is only roughly ordered; nothing here relies on it).
       const order = `${String(now).padStart(15, '0')}-${String(++this.seq).padStart(9, '0')}`;
@@ -78,7 +84,8 @@ export class LocalQueue implements CrmQueue {
             queue: this.options.queue,
             order,
             body: JSON.stringify(job),
-            visibleAt: now,
+            // A delayed message is invisible until its delay is over, as on SQS.
+            visibleAt: now + delay * 1000,
             receives: 0,
             dead: false,
           },

@@ -21,33 +21,6 @@ import type { CallEvent } from '../../lambdas/core/protocol';
 import { lastDigits } from '../../widget/src/contacts';
 import type { KommoEmulator } from './kommo/emulator';
 import { mintKommoToken } from './kommo-token';
-
-/** The latest call entries, incoming leads, tasks and bells Kommo received for the demo account. */
-const crmTimeline = (emulator: KommoEmulator) => {
-  const mine = <T extends { accountId: number }>(list: T[]) =>
-    list.filter((r) => r.accountId === DEMO_ACCOUNT_ID).slice(-5);
-  return {
-    calls: mine(emulator.written.calls).map((c) => ({
-      uniq: c.body.uniq,
-      status: c.body.call_status,
-      duration: c.body.duration,
-      link: c.body.link,
-      entity: c.entity,
-    })),
-    leads: mine(emulator.written.unsorted).map((u) => ({
-      uniq: (u.body.metadata as Record<string, unknown> | undefined)?.uniq,
-      from: (u.body.metadata as Record<string, unknown> | undefined)?.from,
-    })),
-    tasks: mine(emulator.written.tasks).map((t) => ({
-      text: t.body.text,
-      user: t.body.responsible_user_id,
-      due: t.body.complete_till,
-      done: t.body.is_completed === true,
-    })),
-    bells: mine(emulator.written.events).map((e) => ({ users: e.body.users })),
-  };
-};
-
 import { sendSignedCall } from './signed-call';
 import type { LocalStack } from './stack';
 
@@ -80,7 +53,11 @@ const AREAS = [
   { id: 'leads', title: 'Leads · pipeline', hint: 'The leads list (llist).' },
   { id: 'lead-card', title: 'Lead card', hint: 'A lead card (lcard).' },
   { id: 'contacts', title: 'Contacts list', hint: 'The contacts list (clist).' },
-  { id: 'contact-card', title: 'Contact card', hint: 'A contact card (ccard).' },
+  {
+    id: 'contact-card',
+    title: 'Contact card',
+    hint: 'Contact cards (ccard) as the Kommo emulator has them: the call entries with their recordings, incoming leads of unknown callers and missed-call tasks. Install from Kommo first (below), then ring a call and end it.',
+  },
   { id: 'tasks', title: 'Tasks', hint: 'The tasks list (tlist).' },
   {
     id: 'settings',
@@ -277,8 +254,15 @@ export const demoRoutes = (deps: DemoDeps) => {
             : undefined,
           accountStatus: account?.status ?? (account ? 'private' : 'missing'),
           agents: await deps.stack.state.getAgentMap(deps.account.subdomain),
-          // What the calls left in the emulated Kommo (issue 13): the contact card's timeline.
-          crm: deps.kommo?.emulator ? crmTimeline(deps.kommo.emulator) : undefined,
+          // What the calls left in the emulated Kommo (issue 13), as its contact cards show it (the page's
+          // "Contact card" area), and how many bells Kommo's notification centre got.
+          crm: deps.kommo?.emulator
+            ? {
+                cards: deps.kommo.emulator.contactCards(DEMO_ACCOUNT_ID).slice(0, 6),
+                bells: deps.kommo.emulator.written.events.filter((e) => e.accountId === DEMO_ACCOUNT_ID)
+                  .length,
+              }
+            : undefined,
         });
         return true;
       }

@@ -16,6 +16,7 @@ import { DynamoCrmLedger } from '../../lambdas/adapters/dynamo-crm-ledger';
 import { DynamoInstallCodeStore } from '../../lambdas/adapters/dynamo-install-codes';
 import { DynamoInstallationStore } from '../../lambdas/adapters/dynamo-installations';
 import { cachedIntegration, DynamoIntegrationStore } from '../../lambdas/adapters/dynamo-integration';
+import { DynamoPopupAcks } from '../../lambdas/adapters/dynamo-popup-acks';
 import { DynamoStateStore } from '../../lambdas/adapters/dynamo-state';
 import type { TenantLimits } from '../../lambdas/core/limits';
 import { FUNCTIONS, type FunctionName } from '../../lambdas/functions/manifest';
@@ -166,6 +167,8 @@ export interface LocalStack {
   /** DynamoDB calls the front refused because the calling function's manifest entry does not declare them. */
   denials: Denial[];
   state: DynamoStateStore;
+  /** The widgets' pop-up acks (the operator's client), for tests that check what an ack stored. */
+  acks: DynamoPopupAcks;
   accounts: DynamoAccountStore;
   /** What the functions counted (on AWS: EMF metrics). */
   metrics: CountingMetrics;
@@ -307,6 +310,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const workerDeps: CrmWorkerDeps = {
     accounts: crmDeps.accounts,
     calls: stateFor('crmWorker'),
+    acks: new DynamoPopupAcks(clientFor('crmWorker'), LOCAL_TABLES.state),
     ledger: new DynamoCrmLedger(clientFor('crmWorker'), LOCAL_TABLES.kommo),
     client: crmDeps.client,
     clock,
@@ -463,6 +467,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         limits: options.limits,
         index: store,
         calls: store,
+        acks: new DynamoPopupAcks(clientFor('default'), LOCAL_TABLES.state),
         pusher,
         clock,
         logger: named('default'),
@@ -484,6 +489,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     dynamoOf: (fn) => clientFor(fn),
     denials,
     state,
+    acks: new DynamoPopupAcks(dynamo, LOCAL_TABLES.state),
     accounts,
     metrics,
     invocations,

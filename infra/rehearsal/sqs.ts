@@ -1,9 +1,10 @@
 /**
  * SQS for the rehearsal, kept small: the queues of the template (visibility timeout, receive count, redrive
  * to the dead-letter queue after maxReceiveCount), an HTTP endpoint speaking SQS's JSON protocol for
- * SendMessage (what the functions call), and the template's event source mappings run as the Lambda service
- * does: receive a batch with the function's role, invoke, delete what did not fail. Every call is checked
- * against the caller's role by the rehearsal's `decide`, as its DynamoDB front does.
+ * SendMessage (what the functions call; a per-message DelaySeconds hides the message that long), and the
+ * template's event source mappings run as the Lambda service does: receive a batch with the function's role,
+ * invoke, delete what did not fail. Every call is checked against the caller's role by the rehearsal's
+ * `decide`, as its DynamoDB front does.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -70,7 +71,7 @@ export class SqsStandIn {
           res.end(JSON.stringify(body));
         };
         const target = String(req.headers['x-amz-target'] ?? '');
-        let input: { QueueUrl?: string; MessageBody?: string };
+        let input: { QueueUrl?: string; MessageBody?: string; DelaySeconds?: unknown };
         try {
           input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
         } catch {
@@ -97,9 +98,17 @@ export class SqsStandIn {
             message: `User: ${decision.principal} is not authorized to perform: sqs:SendMessage on resource: ${queue.arn}`,
           });
         }
+        // A per-message delay (standard queues): 0-900 whole seconds, else SQS refuses the message.
+        const delay = input.DelaySeconds ?? 0;
+        if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0 || delay > 900) {
+          return reply(400, {
+            __type: 'com.amazonaws.sqs#InvalidParameterValue',
+            message: `Value ${JSON.stringify(delay)} for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided.`,
+          });
+        }
         const body = String(input.MessageBody ?? '');
         const id = randomUUID();
-        queue.messages.push({ id, body, receives: 0, visibleAt: 0 });
+        queue.messages.push({ id, body, receives: 0, visibleAt: delay > 0 ? Date.now() + delay * 1000 : 0 });
         return reply(200, { MessageId: id, MD5OfMessageBody: md5(body) });
       });
     });

@@ -14,6 +14,7 @@
  *   T#<sha256(ticket)>     / T            a ticket (single use, ≤60 s)
  *   A#<sub>#W#<webhookId>  / W            webhook claim and first result (dedupe, 24 h)
  *   A#<sub>#CALL#<callId>  / CALL         call state (2 days)
+ *                          / ACK          users whose tab showed its ringing pop-up (a number set; a day)
  *   A#<sub>                / SEQ          the account's seq counter
  *
  * Capacity (DynamoDB throttles one partition key past 3,000 RCU/s or 1,000 WCU/s): a webhook reads only the

@@ -186,8 +186,28 @@ export const ClientMessageSchema = v.variant(
         ),
       ),
     }),
+    /**
+     * Since protocol 1.2: this user's tab showed the ringing call's pop-up (Kommo's `add_call`). Without it
+     * within a couple of seconds the server rings Kommo's own bell for the user (a socket can be open at API
+     * Gateway while its page is frozen or asleep). No answer on success; an error when the call was not offered
+     * to this user.
+     */
+    v.strictObject({
+      action: v.literal('ack'),
+      callId: v.pipe(
+        v.string('expected the call id of the pop-up'),
+        v.regex(CALL_ID, 'expected the call id of the pop-up: 1-128 characters from [A-Za-z0-9._:@-]'),
+      ),
+      /** The highest seq the tab had heard when it showed the pop-up (for diagnostics; any seq is accepted). */
+      seq: v.pipe(
+        v.number('expected the seq of the message that brought the pop-up'),
+        v.integer('expected a whole number'),
+        v.minValue(0, 'expected 0 or more'),
+        v.maxValue(Number.MAX_SAFE_INTEGER, 'expected a safe integer'),
+      ),
+    }),
   ],
-  'expected an object with "action": "ping" or "resume"',
+  'expected an object with "action": "ping", "resume" or "ack"',
 );
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 
@@ -197,6 +217,8 @@ export type ClientErrorCode =
   | 'malformed_json'
   | 'invalid_message'
   | 'unknown_connection'
+  /** An `ack` for a call that was never offered to this socket's user. */
+  | 'unknown_call'
   | 'internal_error'
   /** Past the socket's message or resume budget (see core/limits.ts): wait and retry; a flood is closed. */
   | 'rate_limited';

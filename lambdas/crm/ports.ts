@@ -6,17 +6,33 @@
 import * as v from 'valibot';
 import type { CrmSettings } from './settings';
 
-/** `log`: an ended call goes to Kommo (entry, lead, task). `bell`: a ringing call reached no open tab. */
+/**
+ * `log`: an ended call goes to Kommo (entry, lead, task). `bell`: a ringing call reached no open tab; rings at
+ * once. `bell-check`: a ringing call reached some tabs; sent delayed by BELL_ACK_SECONDS, it rings for the
+ * users whose tabs have not acknowledged the pop-up by then, if the call still rings. Both ring each user of a
+ * call at most once.
+ */
 export const CrmJobSchema = v.strictObject({
-  kind: v.picklist(['log', 'bell']),
+  kind: v.picklist(['log', 'bell', 'bell-check']),
   subdomain: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,63}$/)),
   callId: v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:@-]{1,128}$/)),
 });
 export type CrmJob = v.InferOutput<typeof CrmJobSchema>;
 
+/**
+ * How long the users' tabs have to acknowledge a ringing pop-up before Kommo's bell rings for them (issue 13
+ * §4: "about 2 s"). A queue delay, so nothing waits: SQS holds the message back this long.
+ */
+export const BELL_ACK_SECONDS = 2;
+
+export interface SendOptions {
+  /** Hold the jobs back this long before any worker can receive them (SQS DelaySeconds, 0-900). */
+  delaySeconds?: number;
+}
+
 export interface CrmQueue {
   /** Durable once resolved: the webhook answers only after this. */
-  send(jobs: readonly CrmJob[]): Promise<void>;
+  send(jobs: readonly CrmJob[], options?: SendOptions): Promise<void>;
 }
 
 /** One step of one call towards Kommo: the call entry (or incoming lead), the task, the bell. */

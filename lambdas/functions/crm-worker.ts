@@ -1,5 +1,6 @@
 /** SQS: calls into Kommo (call-log entries, incoming leads, missed-call tasks, the bell). */
 import { DynamoCrmLedger } from '../adapters/dynamo-crm-ledger';
+import { DynamoPopupAcks } from '../adapters/dynamo-popup-acks';
 import { makeCrmWorkerHandler } from '../handlers/crm-worker';
 import { FUNCTIONS } from './manifest';
 import { dynamoClient, environment, kommo, stateStore } from './wiring';
@@ -16,6 +17,7 @@ const deps = kommo(
 export const handler = makeCrmWorkerHandler({
   accounts: deps.accounts,
   calls: stateStore(env.STATE_TABLE),
+  acks: new DynamoPopupAcks(dynamoClient(), env.STATE_TABLE),
   ledger: new DynamoCrmLedger(dynamoClient(), env.KOMMO_TABLE),
   client: deps.client,
   clock: deps.clock,

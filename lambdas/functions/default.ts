@@ -1,8 +1,9 @@
+import { DynamoPopupAcks } from '../adapters/dynamo-popup-acks';
 import { makeDefaultHandler } from '../handlers/websocket';
 import { jsonLogger } from '../logger';
 import { emfMetrics } from '../metrics';
 import { systemClock } from '../ports';
-import { environment, pusher, stateStore, tuning } from './wiring';
+import { dynamoClient, environment, pusher, stateStore, tuning } from './wiring';
 
 const env = environment('default');
 const store = stateStore(env.STATE_TABLE);
@@ -14,6 +15,7 @@ export const handler = makeDefaultHandler({
   closer: management,
   index: store,
   calls: store,
+  acks: new DynamoPopupAcks(dynamoClient(), env.STATE_TABLE),
   pusher: management,
   clock: systemClock,
   logger: jsonLogger('default'),

@@ -108,7 +108,8 @@ export const FUNCTIONS = {
       },
     ],
     manageConnections: true,
-    // Ended calls to log in Kommo, ringing calls that reached no tab (issue 13).
+    // Ended calls to log in Kommo; for ringing calls, the delayed bell check and the bell when no tab was
+    // reached (issue 13). The delay is a SendMessage parameter: no other grant.
     sendsTo: ['crm'],
     triggers: [{ kind: 'http', method: 'POST', path: '/webhooks/{subdomain}' }],
   },
@@ -207,12 +208,13 @@ export const FUNCTIONS = {
   },
   default: {
     entry: 'default',
-    description: 'A widget’s ping and resume: replay, snapshot',
+    description: 'A widget’s ping, resume (snapshot) and ack of a ringing pop-up',
     memoryMb: 256,
     timeoutSeconds: 25,
     env: ['STATE_TABLE', 'WS_CALLBACK_URL'],
-    // GetItem: the connection and the latest seq; Query: the user's calls; BatchGetItem: the calls;
-    // UpdateItem: the socket's message budget. The @connections API replies, and closes a flooding socket.
+    // GetItem: the connection, the latest seq, an acked call; Query: the user's calls; BatchGetItem: the calls;
+    // UpdateItem: the socket's message budget and a call's pop-up acks. The @connections API replies, and
+    // closes a flooding socket.
     access: [{ table: 'state', actions: ['GetItem', 'Query', 'BatchGetItem', 'UpdateItem'] }],
     manageConnections: true,
     triggers: [{ kind: 'websocket', route: '$default' }],
@@ -306,6 +308,7 @@ export const FUNCTIONS = {
       // their items), open missed-call tasks, token refresh, failures.
       { table: 'kommo', actions: ['GetItem', 'UpdateItem'] },
       { table: 'accounts', actions: ['GetItem'] },
+      // GetItem: the call's record and, for the bell's check, its pop-up acks.
       { table: 'state', actions: ['GetItem'] },
     ],
     manageConnections: false,

@@ -1,6 +1,6 @@
 /**
  * The WebSocket API: `$connect` behind a REQUEST authorizer that takes a single-use ticket, `$disconnect`,
- * and `$default` for the widget's `ping` and `resume`.
+ * and `$default` for the widget's `ping`, `resume` and `ack`.
  */
 import type { APIGatewayProxyWebsocketEventV2, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { hashTicket, isTicketShape, isTicketUsable } from '../core/auth';
@@ -31,6 +31,7 @@ import type {
   ConnectionStore,
   Logger,
   Metrics,
+  PopupAcks,
   Pusher,
   RateCounter,
   TicketStore,
@@ -185,7 +186,9 @@ export interface DefaultDeps {
     | 'burstRefillPerSecond'
   >;
   index: Pick<CallIndex, 'callIdsOf' | 'latestSeq'>;
-  calls: Pick<CallStore, 'getCalls'>;
+  calls: Pick<CallStore, 'getCalls' | 'getCall'>;
+  /** Where a tab's `ack` of a ringing pop-up goes (the bell's check reads it). */
+  acks: Pick<PopupAcks, 'ackPopup'>;
   pusher: Pusher;
   clock: Clock;
   logger: Logger;
@@ -304,6 +307,29 @@ export const makeDefaultHandler = (deps: DefaultDeps) => {
       }
       const { subdomain, userId } = connection;
       const now = deps.clock.now();
+      if (message.action === 'ack') {
+        const call = await deps.calls.getCall(subdomain, message.callId);
+        // The same answer whether the call does not exist or is someone else's: an ack reveals nothing.
+        if (!call?.users.includes(userId)) {
+          await refuse(
+            connectionId,
+            'unknown_call',
+            `callId: call ${message.callId} was not offered to this user; ack only calls this socket was sent`,
+          );
+          return { statusCode: 200 };
+        }
+        // Only a ringing call can still ring the bell; a late ack of one answered or ended changes nothing.
+        if (call.state === 'ringing') await deps.acks.ackPopup(subdomain, message.callId, userId, now);
+        deps.logger.info('pop-up acknowledged', {
+          connectionId,
+          subdomain,
+          userId,
+          callId: message.callId,
+          seq: message.seq,
+          state: call.state,
+        });
+        return { statusCode: 200 };
+      }
       // Every call of the user in its latest state, read after this socket was registered: an update saved
       // later is pushed to this socket, an update saved earlier is in these records. Nothing is replayed.
       const [ids, seq] = await Promise.all([

@@ -28,11 +28,13 @@ import { type CrmSettings, DEFAULT_CRM_SETTINGS } from '../crm/settings';
 import type { KommoClient } from '../kommo/client';
 import { KommoError } from '../kommo/errors';
 import { errorFields } from '../logger';
-import type { AccountStore, CallStore, Clock, Logger } from '../ports';
+import type { AccountStore, CallStore, Clock, Logger, PopupAcks } from '../ports';
 
 export interface CrmWorkerDeps {
   accounts: Pick<AccountStore, 'getAccount'>;
   calls: Pick<CallStore, 'getCall'>;
+  /** Which users' tabs showed a ringing call's pop-up: the bell rings for the others. */
+  acks: Pick<PopupAcks, 'ackedUsers'>;
   ledger: CrmLedger;
   client: Pick<KommoClient, 'request'>;
   clock: Clock;
@@ -121,11 +123,13 @@ export const processCrmBatch = async (
     }
     works.push({ message, job: parsed.output });
   }
-  // The same job twice in a batch (a recording re-sends an ended call's job) is done once; both share its verdict.
+  // The same job twice in a batch (a recording re-sends an ended call's job; a bell and its delayed check) is
+  // done once; both share its verdict.
   const primaries = new Map<string, Work>();
   const duplicates: [Work, Work][] = [];
   for (const work of works) {
-    const key = `${work.job.kind}|${work.job.subdomain}|${work.job.callId}`;
+    const kind = work.job.kind === 'bell-check' ? 'bell' : work.job.kind;
+    const key = `${kind}|${work.job.subdomain}|${work.job.callId}`;
     const primary = primaries.get(key);
     if (primary) duplicates.push([work, primary]);
     else primaries.set(key, work);
@@ -166,7 +170,7 @@ const processAccount = async (deps: CrmWorkerDeps, subdomain: string, works: Wor
   await ringBells(
     deps,
     ctx,
-    works.filter((w) => w.job.kind === 'bell'),
+    works.filter((w) => w.job.kind === 'bell' || w.job.kind === 'bell-check'),
   );
   await logCalls(
     deps,
@@ -253,6 +257,14 @@ const failed = async (
   }
 };
 
+/** The bell's ledger entry: one per call and user, so a user the ring group adds later is rung too, once. */
+const bellKey = (callId: string, userId: number) => `${callId}#${userId}`;
+
+/**
+ * Kommo's bell for the users of still-ringing calls whose tabs have not acknowledged the pop-up: none had a
+ * socket (`bell`, at once) or none showed it in time (`bell-check`, delayed). Each (call, user) is claimed in
+ * the ledger first, so retries, both kinds of job and concurrent workers ring a user once per call.
+ */
 const ringBells = async (deps: CrmWorkerDeps, ctx: AccountContext, works: Work[]) => {
   const ringing = works.filter((w) => {
     // A bell for a call that is no longer ringing would ring for nothing.
@@ -261,23 +273,88 @@ const ringBells = async (deps: CrmWorkerDeps, ctx: AccountContext, works: Work[]
     return due;
   });
   if (ringing.length === 0) return;
-  const { claimed } = await claimAll(deps, ctx, 'bell', ringing);
-  for (const work of ringing) if (!claimed.includes(work)) work.verdict ??= 'ack';
-  if (claimed.length === 0) return;
-  const add = claimed.map((w) => ({
+  const acked = await Promise.all(ringing.map((w) => deps.acks.ackedUsers(w.job.subdomain, w.job.callId)));
+  const now = deps.clock.now();
+  /** Per call: the users claimed now (to ring), and whether a claim could not be decided (retry later). */
+  const plans = await Promise.all(
+    ringing.map(async (work, i) => {
+      const seen = new Set(acked[i]);
+      const users = (work.record as CallRecord).users.filter((u) => !seen.has(u));
+      const claims = await Promise.allSettled(
+        users.map((u) =>
+          deps.ledger.claim(ctx.accountId, 'bell', bellKey(work.job.callId, u), ctx.owner, now, deps.leaseMs),
+        ),
+      );
+      const claimed: number[] = [];
+      let busy = false;
+      for (const [j, settled] of claims.entries()) {
+        const claim = settled.status === 'fulfilled' ? settled.value : ({ kind: 'busy' } as const);
+        if (claim.kind === 'claimed') claimed.push(users[j] as number);
+        // Held by another worker right now: it rings, or releases it for this job's retry.
+        else if (claim.kind === 'busy') busy = true;
+        // done: rung already; uncertain: a worker died mid-request, and a second bell is worse than none.
+      }
+      return { work, claimed, busy };
+    }),
+  );
+  for (const plan of plans) if (plan.claimed.length === 0) plan.work.verdict = plan.busy ? 'retry' : 'ack';
+  const toRing = plans.filter((p) => p.claimed.length > 0);
+  if (toRing.length === 0) return;
+  // `users` is never empty here: Kommo reads a missing list as "every user of the account".
+  const add = toRing.map((p) => ({
     type: 'phone_call',
-    phone_number: otherParty(w.record as CallRecord),
-    users: (w.record as CallRecord).users,
+    phone_number: otherParty(p.work.record as CallRecord),
+    users: p.claimed,
   }));
+  const release = (p: (typeof toRing)[number]) =>
+    Promise.all(
+      p.claimed.map((u) =>
+        deps.ledger.release(ctx.accountId, 'bell', bellKey(p.work.job.callId, u), ctx.owner),
+      ),
+    );
   try {
     await deps.client.request(ctx.accountId, 'POST', '/api/v2/events', { body: { add } });
   } catch (error) {
-    return failed(deps, ctx, 'bell', claimed, error);
+    const failure = failureOf(error);
+    deps.logger.warn('crm request failed', {
+      accountId: ctx.accountId,
+      step: 'bell',
+      calls: toRing.length,
+      outcome: failure.kind,
+      code: error instanceof KommoError ? error.code : 'unexpected',
+    });
+    for (const p of toRing) {
+      if (failure.kind === 'uncertain') {
+        // It may have rung: never again (a bell is a notification, not a record: no failure line for it).
+        for (const u of p.claimed) {
+          await deps.ledger.markUncertain(
+            ctx.accountId,
+            'bell',
+            bellKey(p.work.job.callId, u),
+            Number.MAX_SAFE_INTEGER,
+          );
+        }
+        p.work.verdict = 'ack';
+      } else {
+        await release(p);
+        // A bell that cannot ring now is worth nothing later: retried while the call may still ring, which
+        // the retry's own check decides (a call no longer ringing is dropped there).
+        p.work.verdict = failure.kind === 'permanent' ? 'ack' : 'retry';
+      }
+    }
+    return;
   }
-  for (const work of claimed) {
-    await deps.ledger.finish(ctx.accountId, 'bell', work.job.callId, ctx.owner, { sent: 1 });
-    work.verdict = 'ack';
-  }
+  await Promise.all(
+    toRing.map(async (p) => {
+      await Promise.all(
+        p.claimed.map((u) =>
+          deps.ledger.finish(ctx.accountId, 'bell', bellKey(p.work.job.callId, u), ctx.owner, { sent: 1 }),
+        ),
+      );
+      // Users held by another worker keep the job for a retry; the ones rung here are done either way.
+      p.work.verdict = p.busy ? 'retry' : 'ack';
+    }),
+  );
 };
 
 interface CallsResponse {

@@ -8,7 +8,7 @@ import { type CallRecord, decide } from '../core/call-state';
 import { HttpProblem } from '../core/problem';
 import type { CallEvent, IncomingEvent } from '../core/protocol';
 import { resolveAudience } from '../core/routing';
-import type { CrmQueue } from '../crm/ports';
+import { BELL_ACK_SECONDS, type CrmQueue } from '../crm/ports';
 import { deliverCallUpdate, PUSH_FIRST_ABOVE_USERS, type PushTally } from '../delivery';
 import { errorFields } from '../logger';
 import type {
@@ -43,9 +43,10 @@ export interface IngestDeps {
 
 /**
  * CRM work for this update, sent before the webhook answers so none is lost, but beside the push so the
- * agents wait for nothing: an ended call is logged; a ringing call that reached no socket rings Kommo's
- * bell. Sent again on a redelivery (the first attempt may have failed before sending); the worker's ledger
- * makes the repeat harmless.
+ * agents wait for nothing: an ended call is logged; a ringing call gets a bell check delayed by
+ * BELL_ACK_SECONDS (the users whose tabs did not acknowledge the pop-up by then get Kommo's bell), and one that
+ * reached no socket at all rings the bell at once. Sent again on a redelivery (the first attempt may have
+ * failed before sending); the worker's ledger makes the repeat harmless.
  */
 const withCrm = async (
   deps: IngestDeps,
@@ -60,10 +61,13 @@ const withCrm = async (
     const [tally] = await Promise.all([deliver(), crm.send([{ kind: 'log', ...job }])]);
     return tally;
   }
-  const tally = await deliver();
-  if (record.state === 'ringing' && tally.sent === 0 && record.users.length > 0) {
-    await crm.send([{ kind: 'bell', ...job }]);
-  }
+  if (record.state !== 'ringing' || record.users.length === 0) return deliver();
+  // The check does not depend on the push's outcome, so it costs no round trip after it.
+  const [tally] = await Promise.all([
+    deliver(),
+    crm.send([{ kind: 'bell-check', ...job }], { delaySeconds: BELL_ACK_SECONDS }),
+  ]);
+  if (tally.sent === 0) await crm.send([{ kind: 'bell', ...job }]);
   return tally;
 };
 

@@ -93,4 +93,29 @@ describe('client messages', () => {
     expect(parseClientMessage({ action: 'resume', after: 'x' }).ok).toBe(false);
     expect(parseClientMessage({ action: 'ping', extra: 1 }).ok).toBe(false);
   });
+
+  it('accepts an ack of a pop-up and says what is wrong with a bad one', () => {
+    expect(parseClientMessage({ action: 'ack', callId: 'call-1', seq: 7 })).toEqual({
+      ok: true,
+      value: { action: 'ack', callId: 'call-1', seq: 7 },
+    });
+    const issue = (input: unknown) => {
+      const parsed = parseClientMessage(input);
+      return parsed.ok ? undefined : parsed.issues[0];
+    };
+    expect(issue({ action: 'ack', seq: 7 })).toMatchObject({ field: 'callId' });
+    expect(issue({ action: 'ack', callId: '<b>', seq: 7 })?.message).toContain('[A-Za-z0-9._:@-]');
+    expect(issue({ action: 'ack', callId: 'call-1' })).toMatchObject({ field: 'seq' });
+    expect(issue({ action: 'ack', callId: 'call-1', seq: 1.5 })).toEqual({
+      field: 'seq',
+      message: 'expected a whole number',
+    });
+    expect(issue({ action: 'ack', callId: 'call-1', seq: 7, userId: 1 })).toEqual({
+      field: 'userId',
+      message: 'unknown field; remove it',
+    });
+    expect(issue({ action: 'subscribe' })?.message).toBe(
+      'expected an object with "action": "ping", "resume" or "ack"',
+    );
+  });
 });

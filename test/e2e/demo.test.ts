@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../infra/local/browser';
 import { DEMO_CONTACTS, UNKNOWN_CALLER } from '../../infra/local/demo';
 import { startDemoStack } from '../../infra/local/main';
+import { sendSignedCall } from '../../infra/local/signed-call';
 import { callingHistory, demoCall } from '../helpers/demo';
 
 let browser: Browser;
@@ -55,6 +56,10 @@ describe('demo page', () => {
     const toast = page.locator('.toast').first();
     await expect.poll(() => toast.textContent(), { timeout: 10_000 }).toContain(DEMO_CONTACTS[0].phone);
     expect(await toast.textContent()).toContain(DEMO_CONTACTS[0].name);
+    // The widget told the backend the pop-up is on screen (its `ack`), so Kommo's bell stays quiet for Ada.
+    await expect
+      .poll(() => demo.stack.acks.ackedUsers(demo.account.subdomain, id), { timeout: 5000 })
+      .toEqual([101]);
     await expect.poll(() => page.locator('#calling-status').textContent()).toBe('true');
     await call('call.answered', id, '101');
     await call('call.ended', id, '101');
@@ -243,6 +248,58 @@ describe('demo page', () => {
     await expect.poll(() => answers.length).toBe(1);
     expect(answers[0]).toMatchObject({ source: 'kommo', agents: { '103': '303' } });
     expect(await demo.stack.state.getAgentMap(demo.account.subdomain)).toMatchObject({ '103': '303' });
+    await page.close();
+  });
+
+  // After the install above: the calls reach the Kommo emulator through the CRM queue and its worker.
+  it('shows what calls left in Kommo in the contact cards: entries with recordings, the incoming lead, the task', async () => {
+    const page = await openDemo(101);
+    const stranger = '+1 555 000 0177';
+    const voicemail = 'https://recordings.example/e2e-voicemail.mp3';
+    const talk = 'https://recordings.example/e2e-talk.mp3';
+    const send = (
+      type: 'call.ringing' | 'call.answered' | 'call.ended',
+      callId: string,
+      from: string,
+      extra?: Record<string, unknown>,
+    ) =>
+      sendSignedCall({
+        url: demo.stack.url,
+        subdomain: demo.account.subdomain,
+        secret: demo.account.webhookSecrets[0]?.secret ?? '',
+        type,
+        callId,
+        from,
+        to: 'ext 101',
+        extensions: ['101'],
+        extra,
+      });
+    // An unknown caller leaves a voicemail (a missed call with a recording); a contact's call is answered.
+    const missed = `e2e-card-missed-${Date.now()}`;
+    expect((await send('call.ringing', missed, stranger)).status).toBe(202);
+    expect(
+      (await send('call.ended', missed, stranger, { outcome: 'voicemail', recordingUrl: voicemail })).status,
+    ).toBe(202);
+    const answered = `e2e-card-answered-${Date.now()}`;
+    await send('call.ringing', answered, DEMO_CONTACTS[1].phone);
+    await send('call.answered', answered, DEMO_CONTACTS[1].phone);
+    await send('call.ended', answered, DEMO_CONTACTS[1].phone, { duration: 42, recordingUrl: talk });
+
+    await page.click('[data-area="contact-card"]');
+    // The unknown caller's card: the incoming lead Kommo made, the call on it with its recording, the task.
+    const strangerCard = page.locator('.contact-card', { hasText: stranger });
+    await expect.poll(() => strangerCard.locator('.card-task').count(), { timeout: 20_000 }).toBe(1);
+    expect(await strangerCard.locator('.card-lead').textContent()).toContain('Incoming leads (Unsorted)');
+    const call = strangerCard.locator(`.card-call[data-uniq="${missed}"]`);
+    expect(await call.locator('a.recording').getAttribute('href')).toBe(voicemail);
+    expect(await strangerCard.locator('.card-task').textContent()).toContain(`Call back ${stranger}`);
+    expect(await strangerCard.locator('.card-task').textContent()).toContain('for Ada Lovelace');
+    // The contact's card: the call entry, its outcome, who took it and the recording.
+    const contactCard = page.locator('.contact-card', { hasText: DEMO_CONTACTS[1].name });
+    const entry = contactCard.locator(`.card-call[data-uniq="${answered}"]`);
+    await expect.poll(() => entry.count(), { timeout: 20_000 }).toBe(1);
+    expect(await entry.textContent()).toContain('42 s · conversation · Ada Lovelace');
+    expect(await entry.locator('a.recording').getAttribute('href')).toBe(talk);
     await page.close();
   });
 });

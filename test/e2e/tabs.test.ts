@@ -71,6 +71,27 @@ describe('three tabs of one agent', () => {
     expect(await toastsWith(contact.name)).toBe(1);
   });
 
+  it('acknowledge a pop-up a follower tab shows through the leader’s socket, once', async () => {
+    const roles = await Promise.all(pages.map(role));
+    const follower = pages[roles.indexOf('follower')];
+    if (!follower) throw new Error('no follower tab');
+    // The agent looks at the follower tab: the pop-up goes there (the tab focused last).
+    await follower.bringToFront();
+    await follower.evaluate(() => window.dispatchEvent(new Event('focus')));
+    const id = `tabs-ack-${Date.now()}`;
+    const contact = DEMO_CONTACTS[1];
+    expect((await call('call.ringing', id, contact.phone)).body).toMatchObject({ sockets: 1 });
+    await expect
+      .poll(() => follower.locator('.toast', { hasText: contact.name }).count(), { timeout: 10_000 })
+      .toBe(1);
+    await expect
+      .poll(() => demo.stack.acks.ackedUsers(demo.account.subdomain, id), { timeout: 5000 })
+      .toEqual([USER]);
+    await call('call.answered', id, contact.phone);
+    await call('call.ended', id, contact.phone);
+    expect(await toastsWith(contact.name)).toBe(1);
+  });
+
   it('hand over when the leader tab closes, and deliver a call sent meanwhile exactly once', async () => {
     const roles = await Promise.all(pages.map(role));
     const leader = pages[roles.indexOf('leader')];

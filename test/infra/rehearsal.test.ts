@@ -23,6 +23,7 @@ const KOMMO_CLIENT_ID = '6b1f8c2e-3d4a-4b5c-9d6e-7f8091a2b3c4';
 const KOMMO_SECRET = 'rehearsal-kommo-integration-secret-key-0123456789';
 const KOMMO_ACCOUNT = 40_001;
 const KOMMO_OTHER = 40_002;
+const KNOWN_CALLER = '+1 555 123 4567';
 const acmeKommo = () => ({
   id: KOMMO_ACCOUNT,
   subdomain: 'initech',
@@ -30,7 +31,8 @@ const acmeKommo = () => ({
     { id: 301, name: 'Ada Admin', isAdmin: true },
     { id: 302, name: 'Linus Agent' },
   ],
-  contacts: [],
+  // A contact with the caller's number, so that a call's entry lands on it (Kommo drops an unmatched call).
+  contacts: [{ id: 9001, name: 'Katherine Johnson', phones: [KNOWN_CALLER] }],
   widgetSettings: { phones: { '301': '201', '302': '202' } },
 });
 
@@ -126,6 +128,8 @@ const kommoStory = async (r: Rehearsal) => {
     headers: { 'x-auth-token': await token(301, true) },
   });
   expect(rotated.status).toBe(200);
+  const { secret } = (await rotated.json()) as { secret: string };
+  await crmStory(r, secret, token);
 
   // Time passes (the functions run on the real clock, so the installation is aged instead): the hourly job
   // refreshes tokens close to expiry and re-reads settings older than 6 hours.
@@ -203,6 +207,94 @@ const kommoStory = async (r: Rehearsal) => {
   await sleep(2000);
   expect(await r.runSchedule('KommoMaintenance')).toMatchObject({ purged: 1 });
   expect(await accounts.getAccount('initech-two')).toBeUndefined();
+};
+
+/**
+ * Calls into Kommo on an installed account (issue 13): webhook → SQS → the crm worker → Kommo's API. Two calls
+ * ring user 301's socket; the tab acknowledges one pop-up and not the other (a frozen page), so Kommo's bell
+ * rings once, after the acknowledgement window, for the other only. The answered call becomes one entry with
+ * its recording, the missed one an entry and a task; nothing is written twice, and the queue is left empty.
+ */
+const crmStory = async (
+  r: Rehearsal,
+  secret: string,
+  token: (userId: number, isAdmin?: boolean) => Promise<string>,
+) => {
+  // Apart from the steps before, whose Kommo requests count against the same 7 a second.
+  await sleep(1000);
+  const webhook = async (type: string, id: string, extra: Record<string, unknown> = {}) => {
+    const body = JSON.stringify({
+      version: 1,
+      type,
+      call: { id, direction: 'inbound', from: KNOWN_CALLER, to: '201', ...extra },
+      agents: { extensions: ['201'] },
+      occurredAt: new Date().toISOString(),
+    });
+    const res = await fetch(`${r.url}/webhooks/initech`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...signWebhook(secret, `msg_${id}_${type}`, Math.floor(Date.now() / 1000), body),
+      },
+      body,
+    });
+    expect(res.status, `${type} ${id}`).toBe(202);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const until = async (what: string, done: () => boolean, ms = 20_000) => {
+    for (const end = Date.now() + ms; !done(); await sleep(100)) {
+      if (Date.now() > end) throw new Error(`rehearsal: ${what} did not happen within ${ms} ms`);
+    }
+  };
+  const mine = <T extends { accountId: number }>(list: T[]) =>
+    list.filter((x) => x.accountId === KOMMO_ACCOUNT);
+  const entries = (uniq: string) => mine(kommo.written.calls).filter((c) => c.body.uniq === uniq);
+  const ticket = await fetch(`${r.url}/tickets`, {
+    method: 'POST',
+    headers: { 'x-auth-token': await token(301) },
+  });
+  expect(ticket.status).toBe(201);
+  const socket = await TestSocket.open(((await ticket.json()) as { url: string }).url);
+
+  expect(await webhook('call.ringing', 'k-seen')).toMatchObject({ status: 'accepted', sockets: 1 });
+  const seen = await socket.next('call', (m) => m.view.call.id === 'k-seen');
+  socket.send({ action: 'ack', callId: 'k-seen', seq: seen.seq });
+  expect(await webhook('call.ringing', 'k-frozen')).toMatchObject({ status: 'accepted', sockets: 1 });
+  await socket.next('call', (m) => m.view.call.id === 'k-frozen');
+  const rungAt = Date.now();
+  // Both checks are held back by SQS for the window; the one for the unacknowledged pop-up rings.
+  await until('the bell for the pop-up nobody acknowledged', () => mine(kommo.written.events).length > 0);
+  expect(Date.now() - rungAt).toBeGreaterThanOrEqual(1500);
+  await sleep(1500);
+  expect(mine(kommo.written.events).map((e) => e.body)).toEqual([
+    { type: 'phone_call', phone_number: KNOWN_CALLER, users: [301] },
+  ]);
+
+  await webhook('call.answered', 'k-seen');
+  await webhook('call.ended', 'k-seen', {
+    outcome: 'answered',
+    duration: 42,
+    recordingUrl: 'https://recordings.example/k-seen.mp3',
+  });
+  await webhook('call.ended', 'k-frozen', { outcome: 'missed' });
+  await until('both entries and the task in Kommo', () => {
+    const tasks = mine(kommo.written.tasks);
+    return entries('k-seen').length > 0 && entries('k-frozen').length > 0 && tasks.length > 0;
+  });
+  expect(entries('k-seen').map((c) => [c.body.call_status, c.body.duration, c.body.link, c.entity])).toEqual([
+    [4, 42, 'https://recordings.example/k-seen.mp3', { id: 9001, type: 'contact' }],
+  ]);
+  expect(entries('k-frozen').map((c) => c.body.call_status)).toEqual([6]);
+  const crmQueue = [...r.sqs.queues.values()].find((q) => q.redrive);
+  await until('the CRM queue emptied', () => !crmQueue?.messages.some((m) => m.body.includes('"k-')));
+  // Nothing twice: each entry, the task and the bell once.
+  expect(entries('k-seen')).toHaveLength(1);
+  expect(entries('k-frozen')).toHaveLength(1);
+  expect(mine(kommo.written.tasks).map((t) => [t.body.text, t.body.entity_type, t.body.entity_id])).toEqual([
+    [`Call back ${KNOWN_CALLER}`, 'contacts', 9001],
+  ]);
+  expect(mine(kommo.written.events)).toHaveLength(1);
+  socket.close();
 };
 
 /** Admin saves extensions, an agent connects, a call rings, is answered and ends, the socket drops and resumes. */

@@ -6,6 +6,7 @@
 import { type Clock, createClock } from '@sinonjs/fake-timers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
+  ACKS_PER_MINUTE,
   CALL_SAFETY_TIMEOUT_MS,
   CALLING_GRACE_MS,
   CallbridgeRuntime,
@@ -143,6 +144,39 @@ describe('page runtime', () => {
     expect(kommo.recorded.callingStatus).toEqual([true]);
     await runFor(120_000);
     expect(kommo.recorded.callingStatus).toEqual([true, false]);
+    runtime.stop();
+  });
+
+  it('acks each ringing pop-up on its socket once it is shown, within its budget of acks a minute', async () => {
+    const { runtime, kommo } = setup();
+    runtime.start();
+    await flush();
+    const socket = ScriptedSocket.all[0];
+    socket?.open();
+    const acks = () =>
+      (socket?.sent ?? []).map((m) => JSON.parse(m)).filter((m) => m.action === 'ack') as {
+        callId: string;
+        seq: number;
+      }[];
+    socket?.receive(ringing('c41'));
+    await flush();
+    expect(kommo.recorded.calls).toHaveLength(1);
+    expect(acks()).toEqual([{ action: 'ack', callId: 'c41', seq: 41 }]);
+    // The same call again (a redelivery) pops nothing and acks nothing; an answered call pops nothing.
+    socket?.receive(ringing('c41'));
+    socket?.receive(ringing('c42', 'answered'));
+    await flush();
+    expect(acks()).toHaveLength(1);
+    // A burst of ringing calls: each pops, only ACKS_PER_MINUTE are acked (Kommo's bell rings for the rest).
+    for (let i = 50; i < 50 + ACKS_PER_MINUTE + 3; i++) socket?.receive(ringing(`c${i}`));
+    await flush();
+    expect(kommo.recorded.calls).toHaveLength(1 + ACKS_PER_MINUTE + 3);
+    expect(acks()).toHaveLength(ACKS_PER_MINUTE);
+    clock.tick(60_000);
+    await flush();
+    socket?.receive(ringing('c70'));
+    await flush();
+    expect(acks().at(-1)).toEqual({ action: 'ack', callId: 'c70', seq: 70 });
     runtime.stop();
   });
 

@@ -58,6 +58,13 @@ export type TabRole = 'leader' | 'follower' | 'solo' | 'stopped';
 /** A follower that was asked to show a pop-up confirms; without that, the leader shows it itself. */
 export const POPUP_ACK_MS = 1500;
 
+/**
+ * Acks of ringing pop-ups this socket sends at most per minute. The server allows 20 messages a minute per
+ * socket (lambdas/core/limits.ts), which pings and resumes share; past this the tab stays quiet and the
+ * server rings Kommo's bell instead, which is the safe side.
+ */
+export const ACKS_PER_MINUTE = 10;
+
 export class TicketRefusedError extends Error {
   override readonly name = 'TicketRefusedError';
 }
@@ -96,6 +103,8 @@ export class CallbridgeRuntime {
   private claims: StorageClaims | undefined;
   private lastSeq: number | undefined;
   private readonly pendingAcks = new Map<string, { timer: unknown; effect: CallEffect }>();
+  /** When this tab last told the server it showed a ringing pop-up (for ACKS_PER_MINUTE). */
+  private readonly serverAcks: number[] = [];
   readonly tabId: string;
   private panel: CallPanel | undefined;
   /** Contact names found for callers, by number, for the call card. */
@@ -486,6 +495,8 @@ export class CallbridgeRuntime {
         if (pending) {
           this.timers.clearTimeout(pending.timer);
           this.pendingAcks.delete(message.key);
+          // A live tab of this agent has the pop-up: the server hears it through this tab's socket.
+          this.acknowledge(pending.effect);
         }
         return;
       }
@@ -553,6 +564,25 @@ export class CallbridgeRuntime {
       ...(contact ? { element: { id: contact.id, type: 'contact' as const } } : {}),
     };
     add.call(this.deps.app.notifications, params);
+    this.acknowledge(effect);
+  }
+
+  /**
+   * Tell the server a ringing pop-up is on screen, so it does not ring Kommo's bell for this agent (it does
+   * after a couple of seconds without this: a socket can be open while its page is frozen). Only the tab that
+   * holds the socket sends; a follower's pop-up reaches it as `shown`.
+   */
+  private acknowledge(effect: CallEffect) {
+    if (effect.kind !== 'popup' || effect.view.state !== 'ringing') return;
+    if (this.role !== 'leader' && this.role !== 'solo') return;
+    const now = this.timers.now();
+    while (this.serverAcks.length > 0 && (this.serverAcks[0] ?? 0) <= now - 60_000) this.serverAcks.shift();
+    if (this.serverAcks.length >= ACKS_PER_MINUTE) {
+      this.log('too many pop-ups this minute to acknowledge; Kommo’s bell may ring too');
+      return;
+    }
+    const sent = this.socket?.post({ action: 'ack', callId: effect.view.call.id, seq: this.lastSeq ?? 0 });
+    if (sent) this.serverAcks.push(now);
   }
 
   // --- reload guard and outages ---

@@ -8,7 +8,7 @@
  * - Every (re)connect sends `resume` with the highest seq seen, so nothing sent meanwhile is lost.
  */
 
-import { parseServerMessage, type ServerMessage } from '../../lambdas/core/protocol';
+import { type ClientMessage, parseServerMessage, type ServerMessage } from '../../lambdas/core/protocol';
 import { nextDelayMs } from './backoff';
 
 export interface SocketTimers {
@@ -153,6 +153,14 @@ export class CallbridgeSocket {
     this.o.timers.clearTimeout(this.retryTimer);
     this.attempt = 0;
     void this.connect();
+  }
+
+  /** Send on the open socket; false when none is open (nothing is queued: the caller decides what that means). */
+  post(message: ClientMessage): boolean {
+    const connection = this.current;
+    if (!connection || connection.ws.readyState !== OPEN) return false;
+    connection.ws.send(JSON.stringify(message));
+    return true;
   }
 
   /** For tests and diagnostics. */

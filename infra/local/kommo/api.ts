@@ -385,6 +385,8 @@ export class KommoApi {
         at: this.ctx.now(),
         body: item,
         id,
+        entity: { id: leadId, type: 'lead' },
+        contactId,
       });
       out.push({
         uid,

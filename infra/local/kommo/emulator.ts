@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { KommoApi } from './api';
+import { type ContactCard, contactCards } from './cards';
 import { consentPage } from './consent';
 import {
   type AccessGrant,
@@ -119,6 +120,11 @@ export class KommoEmulator {
     const account = this.accounts.get(id);
     if (!account) throw new Error(`no emulated account ${id}`);
     return account;
+  }
+
+  /** What a Kommo user sees in the account's contact cards after the calls (see cards.ts). */
+  contactCards(accountId: number): ContactCard[] {
+    return contactCards(this.account(accountId), this.written);
   }
 
   /** An admin saves the widget's settings (the `users` field is `{ "<user_id>": "<extension>" }`). */

@@ -80,9 +80,11 @@ export interface WrittenRecord {
   contextUserId?: number;
   at: number;
   body: Record<string, unknown>;
-  /** The id the emulator gave it, and the entity it was attached to (calls). */
+  /** The id the emulator gave it, and the entity it was attached to (calls; an incoming lead's own lead). */
   id: number;
   entity?: { id: number; type: 'contact' | 'lead' };
+  /** The contact an incoming lead brought with it (unsorted). */
+  contactId?: number;
 }
 
 export interface RequestLogEntry {

@@ -228,6 +228,7 @@
         widget.callbacks.init();
         widget.callbacks.bind_actions();
       }
+      $id('contact-cards').hidden = area.id !== 'contact-card';
       const modal = $id('settings-modal');
       modal.hidden = area.id !== 'settings';
       modal.replaceChildren();
@@ -269,6 +270,99 @@
     });
   }
 
+  // --- Kommo's contact cards (the emulator's): what the calls left there ---
+  const CALL_STATUS = {
+    1: 'left a message',
+    2: 'call back later',
+    3: 'not available',
+    4: 'conversation',
+    5: 'wrong number',
+    6: 'no answer',
+    7: 'busy',
+  };
+  const userName = (id) => config.users.find((u) => u.id === id)?.name ?? (id ? `user ${id}` : '');
+  const time = (ms) => new Date(ms).toLocaleTimeString();
+  // Every value goes in as text (never markup): a caller id or a lead name is the caller's to choose.
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const httpsLink = (value) => {
+    try {
+      return new URL(value).protocol === 'https:' ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const renderCards = (cards) => {
+    const box = $id('contact-cards');
+    if (!cards.length) {
+      box.replaceChildren(
+        el('p', 'hint', 'Nothing in Kommo yet: install from Kommo (below), then ring a call and end it.'),
+      );
+      return;
+    }
+    box.replaceChildren(
+      ...cards.map((card) => {
+        const article = el('article', 'contact-card');
+        article.dataset.contact = String(card.contactId);
+        const head = el('header');
+        head.append(el('h3', '', card.name), el('span', 'phones', card.phones.join(', ')));
+        article.append(head);
+        if (card.leads.length) {
+          const leads = el('ul', 'card-leads');
+          for (const lead of card.leads) {
+            const item = el(
+              'li',
+              'card-lead',
+              `Lead: ${lead.name} · ${lead.status === 'incoming' ? 'Incoming leads (Unsorted)' : 'open'}${lead.source ? ` · from ${lead.source}` : ''}`,
+            );
+            item.dataset.status = lead.status;
+            leads.append(item);
+          }
+          article.append(leads);
+        }
+        const timeline = el('ol', 'card-timeline');
+        for (const entry of card.timeline) {
+          if (entry.kind === 'call') {
+            const item = el(
+              'li',
+              'card-call',
+              `${time(entry.at)} · ${entry.direction === 'outbound' ? 'Outgoing' : 'Incoming'} call · ${entry.duration} s` +
+                `${entry.status ? ` · ${CALL_STATUS[entry.status] ?? entry.status}` : ''}` +
+                `${entry.responsibleUserId ? ` · ${userName(entry.responsibleUserId)}` : ''}`,
+            );
+            item.dataset.uniq = entry.uniq;
+            const link = httpsLink(entry.link);
+            if (link) {
+              const a = el('a', 'recording', 'recording');
+              a.href = link;
+              a.target = '_blank';
+              a.rel = 'noopener noreferrer';
+              item.append(' · ', a);
+            }
+            timeline.append(item);
+          } else {
+            const item = el(
+              'li',
+              'card-task',
+              `${time(entry.at)} · Task: ${entry.text} · due ${time(entry.due * 1000)}` +
+                `${entry.responsibleUserId ? ` · for ${userName(entry.responsibleUserId)}` : ''}${entry.done ? ' · done' : ''}`,
+            );
+            item.dataset.done = String(entry.done);
+            timeline.append(item);
+          }
+        }
+        article.append(timeline);
+        return article;
+      }),
+    );
+  };
+
+  renderCards([]);
+
   // --- the Kommo installation (OAuth against the emulator) ---
   const showKommo = async () => {
     try {
@@ -279,23 +373,10 @@
           `access token expires ${i.tokenExpiresAt ?? '–'}; settings synced ${i.settingsSyncedAt ?? 'never'}\n` +
           `extensions from Kommo: ${JSON.stringify(kommo.agents)}` +
           (kommo.crm
-            ? '\n\nIn Kommo (the contact card timeline):' +
-              kommo.crm.calls
-                .map(
-                  (c) =>
-                    `\n  call ${c.uniq}: status ${c.status}, ${c.duration} s on ${c.entity?.type} ${c.entity?.id}${c.link ? `, recording ${c.link}` : ''}`,
-                )
-                .join('') +
-              kommo.crm.leads.map((l) => `\n  incoming lead for ${l.from} (call ${l.uniq})`).join('') +
-              kommo.crm.tasks
-                .map(
-                  (t) =>
-                    `\n  task "${t.text}" for user ${t.user}, due ${new Date(t.due * 1000).toLocaleTimeString()}${t.done ? ' (done)' : ''}`,
-                )
-                .join('') +
-              kommo.crm.bells.map((b) => `\n  bell for users ${JSON.stringify(b.users)}`).join('')
+            ? `\ncalls in Kommo: see the "Contact card" area; bells in Kommo's notification centre: ${kommo.crm.bells}`
             : '')
         : `Not installed from Kommo yet (account: ${kommo.accountStatus}).`;
+      renderCards(kommo.crm?.cards ?? []);
     } catch {
       $id('kommo-state').textContent = '?';
     }
