@@ -130,13 +130,14 @@ export class DynamoCrmLedger implements CrmLedger {
       new UpdateCommand({
         TableName: this.table,
         Key: { pk: `CRMTASK#${accountId}#${phoneKey}` },
-        UpdateExpression: 'SET taskId = :id, dueAt = :due, callId = :call, #t = :ttl REMOVE takenAt',
+        UpdateExpression: `SET taskId = :id, dueAt = :due, callId = :call, #t = :ttl${task.missedAt === undefined ? '' : ', missedAt = :missed'} REMOVE takenAt`,
         ExpressionAttributeNames: { '#t': 'ttl' },
         ExpressionAttributeValues: {
           ':id': task.taskId,
           ':due': task.dueAt,
           ':call': task.callId,
           ':ttl': ttlSeconds,
+          ...(task.missedAt === undefined ? {} : { ':missed': task.missedAt }),
         },
       }),
     );
@@ -145,7 +146,7 @@ export class DynamoCrmLedger implements CrmLedger {
   async takeOpenTask(
     accountId: number,
     phoneKey: string,
-    notBeforeSeconds: number,
+    startedAtSeconds: number,
   ): Promise<OpenTask | undefined> {
     // Taken by marking, not deleting: one conditional write decides who completes it, and the worker needs
     // no DeleteItem on a table that holds tokens. The item expires with its TTL.
@@ -155,8 +156,11 @@ export class DynamoCrmLedger implements CrmLedger {
           TableName: this.table,
           Key: { pk: `CRMTASK#${accountId}#${phoneKey}` },
           UpdateExpression: 'SET takenAt = :t',
-          ConditionExpression: 'dueAt > :t AND attribute_not_exists(takenAt)',
-          ExpressionAttributeValues: { ':t': notBeforeSeconds },
+          // A call that began before the missed one (still on while it rang) is no answer to it. Tasks stored
+          // before missedAt existed have none and keep the old rule.
+          ConditionExpression:
+            'dueAt > :t AND attribute_not_exists(takenAt) AND (attribute_not_exists(missedAt) OR missedAt < :t)',
+          ExpressionAttributeValues: { ':t': startedAtSeconds },
           ReturnValues: 'ALL_OLD',
         }),
       );
@@ -165,6 +169,7 @@ export class DynamoCrmLedger implements CrmLedger {
         taskId: Number(Attributes.taskId),
         dueAt: Number(Attributes.dueAt),
         callId: String(Attributes.callId),
+        ...(Attributes.missedAt === undefined ? {} : { missedAt: Number(Attributes.missedAt) }),
       };
     } catch (error) {
       if (isConditionFailure(error)) return undefined;

@@ -57,6 +57,8 @@ export interface OpenTask {
   /** Unix seconds. */
   dueAt: number;
   callId: string;
+  /** When the missed call began (Unix seconds): only a call that began after it completes the task. */
+  missedAt?: number;
 }
 
 export interface CrmFailures {
@@ -89,7 +91,8 @@ export interface CrmLedger {
   /** The open missed-call task for a number (one per number: the latest). */
   putOpenTask(accountId: number, phoneKey: string, task: OpenTask, ttlSeconds: number): Promise<void>;
   /** Take the open task for a number if it is still due after `notBeforeSeconds`; nobody else can take it. */
-  takeOpenTask(accountId: number, phoneKey: string, notBeforeSeconds: number): Promise<OpenTask | undefined>;
+  /** The open task a call that began at `startedAtSeconds` completes: due after it, for a call missed before it. */
+  takeOpenTask(accountId: number, phoneKey: string, startedAtSeconds: number): Promise<OpenTask | undefined>;
   getSettings(accountId: number): Promise<CrmSettings | undefined>;
   putSettings(accountId: number, settings: CrmSettings): Promise<void>;
   recordFailure(accountId: number, callId: string, reason: string, nowMs: number): Promise<void>;

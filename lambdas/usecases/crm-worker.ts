@@ -524,14 +524,22 @@ const createTasks = async (deps: CrmWorkerDeps, ctx: AccountContext, logged: Map
       await deps.ledger.putOpenTask(
         ctx.accountId,
         phoneKey(otherParty(work.record as CallRecord)),
-        { taskId, dueAt: due, callId: work.job.callId },
+        {
+          taskId,
+          dueAt: due,
+          callId: work.job.callId,
+          missedAt: startedAtSeconds(work.record as CallRecord, now),
+        },
         due + 86_400,
       );
     }
   }
 };
 
-/** A later answered call with the same number completes the open task, if it came before the task was due. */
+/**
+ * A later answered call with the same number (one that began after the missed one) completes the open task,
+ * if it began before the task was due.
+ */
 const completeTasks = async (deps: CrmWorkerDeps, ctx: AccountContext, works: Work[]) => {
   if (!ctx.settings.completeTasks) return;
   const now = deps.clock.now();

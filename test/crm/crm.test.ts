@@ -101,6 +101,27 @@ describe('calls in Kommo', () => {
     expect(w.world.kommo.written.tasks.length - before).toBe(1);
   });
 
+  it('an answered call that began before the missed one does not complete its task, even in the same batch', async () => {
+    const before = w.world.kommo.written.tasks.length;
+    const now = Date.now() + w.world.time.offsetMs;
+    const earlier = { id: 'crm-earlier-answered', users: [202] };
+    const missed = { id: 'crm-missed-2', users: [202] };
+    // The answered call began two minutes ago and is still on when the missed one rings and gives up; it
+    // ends after, and the worker sees both at once.
+    await w.send(w.event('call.ringing', earlier, { startedAt: new Date(now - 120_000).toISOString() }));
+    await w.send(w.event('call.answered', earlier, { startedAt: new Date(now - 120_000).toISOString() }));
+    await w.call(missed, false, { startedAt: new Date(now - 60_000).toISOString() });
+    await w.send(w.event('call.ended', earlier, { outcome: 'answered', duration: 110 }));
+    await w.world.stack.crm.drain();
+    const tasks = w.world.kommo.written.tasks.slice(before);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]?.body.is_completed).not.toBe(true);
+    // A call that begins after it does complete it.
+    await w.call({ id: 'crm-callback-2', users: [202] }, true, { duration: 30 });
+    await w.world.stack.crm.drain();
+    expect(tasks[0]?.body.is_completed).toBe(true);
+  });
+
   it('a ringing call no tab saw rings Kommo’s bell once; one a tab showed (and acked) does not', async () => {
     const spec = { id: 'crm-bell-1', users: [202] };
     await w.send(w.event('call.ringing', spec));
