@@ -10,8 +10,9 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * House defaults for every handler: arm64, Node.js 24, minified ESM with source maps, the SDK bundled
- * (only the clients the handler imports survive tree-shaking; the runtime's copy loads slower), and a log
- * group of its own with a retention. Everything function-specific comes from its manifest entry.
+ * (only the clients the handler imports survive tree-shaking; the runtime's copy loads slower) and reading
+ * credentials from the environment only, and a log group of its own with a retention. Everything
+ * function-specific comes from its manifest entry.
  */
 export class CallbridgeFunction extends Construct {
   readonly fn: NodejsFunction;
@@ -45,6 +46,11 @@ export class CallbridgeFunction extends Construct {
         // The bundled SDK still calls require() for Node built-ins; ESM has no require without this.
         banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
         tsconfig: `${root}tsconfig.json`,
+        // Lambda gives credentials in the environment; the SDK's default chain would bundle every other way
+        // of finding them (see lambdas/functions/lambda-credentials.ts).
+        esbuildArgs: {
+          '--alias:@aws-sdk/credential-provider-node': `${root}lambdas/functions/lambda-credentials.ts`,
+        },
       },
     });
     Validations.of(this.fn.role ?? this.fn).acknowledge({

@@ -344,6 +344,17 @@ describe('bundling', () => {
     expect(existsSync(entry)).toBe(true);
     expect(readFileSync(entry, 'utf8')).toContain('createRequire');
     expect(existsSync(`${entry}.map`)).toBe(true);
+    // Credentials come from the environment Lambda sets: none of the default chain's other providers (and the
+    // SSO/STS clients they carry) is bundled.
+    const sources = (JSON.parse(readFileSync(`${entry}.map`, 'utf8')) as { sources: string[] }).sources;
+    expect(sources.some((s) => s.includes('credential-provider-env'))).toBe(true);
+    expect(
+      sources.filter((s) =>
+        /credential-provider-(node|ini|sso|process|web-identity|http)|nested-clients|credential-provider-imds/.test(
+          s,
+        ),
+      ),
+    ).toEqual([]);
     const out = execFileSync(
       process.execPath,
       [
