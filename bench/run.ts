@@ -10,6 +10,7 @@ import { DynamoStateStore } from '../lambdas/adapters/dynamo-state';
 import { parseOrExit } from '../scripts/cli';
 import { widgetFiles } from '../widget/build';
 import { CallbridgeSocket, SOCKET_DEFAULTS, type WebSocketConstructor } from '../widget/src/socket';
+import { BASELINE_SECTIONS, compareWithBaseline, runBaseline } from './baseline';
 import { bridgeBench } from './bridge';
 import { type Audience, capacityAccount } from './capacity';
 import { measureColdStarts } from './cold-start';
@@ -24,7 +25,9 @@ parseOrExit({
   BENCH_ONLY=section[,section]   run some sections only: latency, fanout, routing, throughput,
                                  cold-start, widget, bridge, kommo
   BENCH_QUICK=1                  small sizes, for a smoke run
-  BENCH_SECONDS=N                the throughput section's duration (60)`,
+  BENCH_SECONDS=N                the throughput section's duration (60)
+  BENCH_BASELINE=<git ref>       also run an earlier commit's bench for latency, fanout and throughput
+                                 now, and compare (e.g. BENCH_BASELINE=55849b5)`,
   examples: ['npm run bench', 'BENCH_QUICK=1 BENCH_ONLY=widget npm run bench'],
   options: {},
 });
@@ -460,6 +463,13 @@ const started = Date.now();
 for (const [name, run] of Object.entries(sections)) {
   if (ONLY && !ONLY.includes(name)) continue;
   await run();
+}
+const BASELINE = process.env.BENCH_BASELINE;
+if (BASELINE) {
+  const compared = BASELINE_SECTIONS.filter((name) => !ONLY || ONLY.includes(name));
+  const before = runBaseline(BASELINE, compared);
+  console.log(`\nThis commit against ${BASELINE}, measured in this run`);
+  for (const row of compareWithBaseline(BASELINE, rows, before)) record(row);
 }
 const met = rows.filter((r) => r.met === true).length;
 const missed = rows.filter((r) => r.met === false);
