@@ -3,9 +3,10 @@
  * seq and makes it resumable), then push with bounded concurrency. A gone socket is forgotten; a failing one
  * is logged and skipped, because one dead browser must never hold up a call for the others.
  */
+import pLimit from 'p-limit';
 import type { CallRecord } from './core/call-state';
 import { viewOf } from './core/call-state';
-import { settleBounded } from './core/fanout';
+import { mapBounded, settleBounded } from './core/fanout';
 import { type CallMessage, PROTOCOL_VERSION } from './core/protocol';
 import type { CallIndex, Connection, ConnectionStore, Logger, Metrics, Pusher } from './ports';
 import { PushFailedError } from './ports';
@@ -72,6 +73,10 @@ export const pushAll = async (
   return tally;
 };
 
+/** One BatchGet's worth of users, and how many such reads a fan-out keeps in flight. */
+const LOOKUP_PAGE = 100;
+const LOOKUP_PAGES_IN_FLIGHT = 8;
+
 /** Above this many recipients, pushing waits for no write (see deliverCallUpdate). */
 export const PUSH_FIRST_ABOVE_USERS = 25;
 
@@ -118,8 +123,27 @@ export const deliverCallUpdate = async (
     await index();
     return push(await lookup());
   }
-  const first = await lookup();
-  const tally = await push(first);
+  // The lookup goes a BatchGet (100 users) at a time, and each page's sockets are pushed as soon as it comes
+  // back, under one limit for the whole fan-out: the first agents hear the call before the last page is read.
+  const limit = pLimit(deps.pushConcurrency);
+  const limited: Pusher = { send: (id, data) => limit(() => deps.pusher.send(id, data)) };
+  const pages: number[][] = [];
+  for (let i = 0; i < record.users.length; i += LOOKUP_PAGE)
+    pages.push(record.users.slice(i, i + LOOKUP_PAGE));
+  const first: Connection[] = [];
+  const tally: PushTally = { sent: 0, gone: 0, failed: 0 };
+  await mapBounded(pages, LOOKUP_PAGES_IN_FLIGHT, async (users) => {
+    const found = await deps.connections.connectionsOf(subdomain, users, nowMs);
+    first.push(...found);
+    const part = await pushAll(
+      { ...deps, pusher: limited, pushConcurrency: Math.max(1, found.length) },
+      found.map((c) => ({ connectionId: c.connectionId, data, connectedAt: c.connectedAt })),
+      nowMs,
+    );
+    tally.sent += part.sent;
+    tally.gone += part.gone;
+    tally.failed += part.failed;
+  });
   await index();
   const reached = new Set(first.map((c) => c.connectionId));
   const late = (await lookup()).filter((c) => !reached.has(c.connectionId));
