@@ -23,7 +23,7 @@ parseOrExit({
   usage: 'npm run bench   (configured by environment variables)',
   details: `  About 5 minutes on loopback; prints each figure and writes bench/results.json (npm run bench:report).
   BENCH_ONLY=section[,section]   run some sections only: latency, fanout, routing, throughput,
-                                 cold-start, widget, bridge, kommo
+                                 cold-start, widget, bridge, kommo, capacity, crm
   BENCH_QUICK=1                  small sizes, for a smoke run
   BENCH_SECONDS=N                the throughput section's duration (60)
   BENCH_BASELINE=<git ref>       also run an earlier commit's bench for latency, fanout and throughput
