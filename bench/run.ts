@@ -21,7 +21,7 @@ import { type Distribution, distribution, pool, type Row, round } from './stats'
 
 parseOrExit({
   usage: 'npm run bench   (configured by environment variables)',
-  details: `  About 5 minutes on loopback; prints each figure and writes bench/results.json (npm run bench:report).
+  details: `  About 10 minutes on loopback; prints each figure and writes bench/results.json (npm run bench:report).
   BENCH_ONLY=section[,section]   run some sections only: latency, fanout, routing, throughput,
                                  cold-start, widget, bridge, kommo, capacity, crm
   BENCH_QUICK=1                  small sizes, for a smoke run
