@@ -156,10 +156,11 @@ export class DynamoCrmLedger implements CrmLedger {
           TableName: this.table,
           Key: { pk: `CRMTASK#${accountId}#${phoneKey}` },
           UpdateExpression: 'SET takenAt = :t',
-          // A call that began before the missed one (still on while it rang) is no answer to it. Tasks stored
-          // before missedAt existed have none and keep the old rule.
+          // A call that began before the missed one (still on while it rang) is no answer to it; one in the
+          // same second is taken as after it (times are in whole seconds). Tasks stored before missedAt
+          // existed have none and keep the old rule.
           ConditionExpression:
-            'dueAt > :t AND attribute_not_exists(takenAt) AND (attribute_not_exists(missedAt) OR missedAt < :t)',
+            'dueAt > :t AND attribute_not_exists(takenAt) AND (attribute_not_exists(missedAt) OR missedAt <= :t)',
           ExpressionAttributeValues: { ':t': startedAtSeconds },
           ReturnValues: 'ALL_OLD',
         }),

@@ -46,7 +46,8 @@ const cases: Case[] = [
     'webhook-id',
   ],
   ['stale timestamp', () => t.webhook(good(), { timestamp: now() - 301 }), 401, 'bad_timestamp', 'old'],
-  ['future timestamp', () => t.webhook(good(), { timestamp: now() + 301 }), 401, 'bad_timestamp', 'future'],
+  // Well past the edge: the server's clock may have moved into the next second when it checks.
+  ['future timestamp', () => t.webhook(good(), { timestamp: now() + 330 }), 401, 'bad_timestamp', 'future'],
   [
     'signature of another account',
     () => t.webhook(good(), { secret: t.globex.webhookSecrets[0]?.secret }),
@@ -95,7 +96,7 @@ const cases: Case[] = [
 ];
 
 describe('rejected webhooks store nothing and push nothing', () => {
-  it.each(cases)('%s → %i', async (_label, send, status, code, mentions) => {
+  it.each(cases)('%s', async (_label, send, status, code, mentions) => {
     const before = await t.items();
     const res = await send();
     expect(res.status).toBe(status);
