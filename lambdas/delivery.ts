@@ -75,7 +75,7 @@ export const pushAll = async (
 
 /** One BatchGet's worth of users, and how many such reads a fan-out keeps in flight. */
 const LOOKUP_PAGE = 100;
-const LOOKUP_PAGES_IN_FLIGHT = 8;
+const LOOKUP_PAGES_IN_FLIGHT = 2;
 
 /** Above this many recipients, pushing waits for no write (see deliverCallUpdate). */
 export const PUSH_FIRST_ABOVE_USERS = 25;
