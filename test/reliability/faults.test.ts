@@ -121,8 +121,8 @@ describe('the local stack killed and restarted under traffic', () => {
 
   it('loses no accepted event, and the client resumes', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'callbridge-restart-'));
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
+    let port = await freePort();
+    let url = `http://127.0.0.1:${port}`;
     const clientSecret = 'restart-test-integration-secret-000';
     const webhookSecret = 'whsec_cmVzdGFydC10ZXN0LXdlYmhvb2stc2VjcmV0';
     const start = () =>
@@ -158,7 +158,18 @@ describe('the local stack killed and restarted under traffic', () => {
         child.once('exit', (code) => reject(new Error(`stack exited ${code}: ${out}`)));
       });
 
-    let stack = await start();
+    // The free port may be taken by another test's server before the stack binds it: try another.
+    const startOnFreePort = async (attempt = 0): Promise<ChildProcess> => {
+      try {
+        return await start();
+      } catch (error) {
+        if (attempt >= 2 || !String(error).includes('EADDRINUSE')) throw error;
+        port = await freePort();
+        url = `http://127.0.0.1:${port}`;
+        return startOnFreePort(attempt + 1);
+      }
+    };
+    let stack = await startOnFreePort();
     const agent = client(url, async () => {
       const token = await mintKommoToken({
         subdomain: 'demo',
