@@ -159,7 +159,9 @@ it('without the lease the property fails (the check is live)', async () => {
     await world.install();
   };
   await expect(
-    fc.assert(property(false).beforeEach(reset), { numRuns: 25, endOnFailure: true }),
+    // The race needs the right timings; on a loaded machine it took more than 25 runs to show once (CI), and
+    // the first failure ends the search.
+    fc.assert(property(false).beforeEach(reset), { numRuns: 150, endOnFailure: true }),
   ).rejects.toThrow();
   await reset();
-}, 120_000);
+}, 300_000);
