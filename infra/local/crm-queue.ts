@@ -21,6 +21,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
+import { isConditionFailure } from '../../lambdas/adapters/dynamo-items';
 import type { CrmJob, CrmQueue, SendOptions } from '../../lambdas/crm/ports';
 import type { Clock } from '../../lambdas/ports';
 
@@ -145,7 +146,7 @@ export class LocalQueue implements CrmQueue {
           }),
         );
       } catch (error) {
-        if (error instanceof Error && error.name === 'ConditionalCheckFailedException') continue;
+        if (isConditionFailure(error)) continue;
         throw error;
       }
       if (!dead) out.push({ id: String(item.id), receipt, body: String(item.body), receives: receives + 1 });
@@ -166,7 +167,7 @@ export class LocalQueue implements CrmQueue {
       );
       return true;
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      if (isConditionFailure(error)) return false;
       throw error;
     }
   }

@@ -10,7 +10,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClaimResult, CrmFailures, CrmLedger, CrmStep, OpenTask } from '../crm/ports';
 import { type CrmSettings, DEFAULT_CRM_SETTINGS } from '../crm/settings';
-import { isConditionFailure, kommoDocumentClient } from './dynamo-kommo-table';
+import { epochSeconds, isConditionFailure } from './dynamo-items';
+import { kommoDocumentClient } from './dynamo-kommo-table';
 
 /** A ledger entry outlives any retry of its call (SQS keeps a message 4 days). */
 const LEDGER_TTL_SECONDS = 14 * 86_400;
@@ -49,7 +50,7 @@ export class DynamoCrmLedger implements CrmLedger {
             ':retry': 'retry',
             ':owner': owner,
             ':until': nowMs + leaseMs,
-            ':ttl': Math.floor(nowMs / 1000) + LEDGER_TTL_SECONDS,
+            ':ttl': epochSeconds(nowMs) + LEDGER_TTL_SECONDS,
           },
         }),
       );

@@ -1,7 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { InstallCodeStore, PendingInstall } from '../kommo/ports';
-import { isConditionFailure, kommoDocumentClient } from './dynamo-kommo-table';
+import { epochSeconds, isConditionFailure } from './dynamo-items';
+import { kommoDocumentClient } from './dynamo-kommo-table';
 
 /** A code is worth nothing after 20 minutes; a failed one stays a day for support, then TTL removes it. */
 const KEEP_SECONDS = 86_400;
@@ -27,7 +28,7 @@ export class DynamoInstallCodeStore implements InstallCodeStore {
           TableName: this.table,
           Item: {
             pk: `CODE#${pending.id}`,
-            ttl: Math.floor(pending.receivedAt / 1000) + KEEP_SECONDS,
+            ttl: epochSeconds(pending.receivedAt) + KEEP_SECONDS,
             ...pending,
           },
           ConditionExpression: 'attribute_not_exists(pk)',

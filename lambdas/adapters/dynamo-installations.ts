@@ -9,7 +9,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Installation, InstallationStore } from '../kommo/ports';
 import type { TokenSet } from '../kommo/tokens-policy';
-import { isConditionFailure, kommoDocumentClient } from './dynamo-kommo-table';
+import { isConditionFailure } from './dynamo-items';
+import { kommoDocumentClient } from './dynamo-kommo-table';
 
 const key = (accountId: number) => ({ pk: `INSTALL#${accountId}` });
 

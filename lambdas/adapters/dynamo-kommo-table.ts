@@ -4,6 +4,3 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 /** The Kommo table's three aggregates share one document client per container. */
 export const kommoDocumentClient = (client: DynamoDBClient) =>
   DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-
-export const isConditionFailure = (error: unknown): boolean =>
-  error instanceof Error && error.name === 'ConditionalCheckFailedException';

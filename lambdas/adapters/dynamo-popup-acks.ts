@@ -9,11 +9,12 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PopupAcks } from '../ports';
+import { callPartition, epochSeconds, numberSet } from './dynamo-items';
 
 /** Longer than any call rings; the worker checks within seconds. */
 const ACK_TTL_SECONDS = 86_400;
 
-const ackKey = (sub: string, callId: string) => ({ pk: `A#${sub}#CALL#${callId}`, sk: 'ACK' });
+const ackKey = (sub: string, callId: string) => ({ pk: callPartition(sub, callId), sk: 'ACK' });
 
 export class DynamoPopupAcks implements PopupAcks {
   private readonly db: DynamoDBDocumentClient;
@@ -34,7 +35,7 @@ export class DynamoPopupAcks implements PopupAcks {
         ExpressionAttributeNames: { '#u': 'users', '#ttl': 'ttl' },
         ExpressionAttributeValues: {
           ':u': new Set([userId]),
-          ':ttl': Math.floor(nowMs / 1000) + ACK_TTL_SECONDS,
+          ':ttl': epochSeconds(nowMs) + ACK_TTL_SECONDS,
         },
       }),
     );
@@ -44,7 +45,6 @@ export class DynamoPopupAcks implements PopupAcks {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.table, Key: ackKey(sub, callId), ConsistentRead: true }),
     );
-    const users = Item?.users;
-    return users instanceof Set ? [...users].map(Number) : [];
+    return numberSet(Item?.users);
   }
 }

@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -16,9 +16,9 @@ import type { CallRecord } from '../core/call-state';
 import { mapBounded } from '../core/fanout';
 import { type AgentMap, usersByExtension } from '../core/routing';
 import type { Connection, StateStore, WebhookClaim, WebhookResult } from '../ports';
+import { callPartition, epochSeconds, isConditionFailure, numberSet } from './dynamo-items';
 
 const DAY_SECONDS = 86_400;
-const seconds = (ms: number) => Math.floor(ms / 1000);
 const userKey = (sub: string, userId: number) => `U#${sub}#${userId}`;
 const CONNECTION_PREFIX = 'c:';
 const connectionAttribute = (connectionId: string) => `${CONNECTION_PREFIX}${connectionId}`;
@@ -42,16 +42,10 @@ const extensionKey = (sub: string, extension: string) => ({
   pk: `A#${sub}#X#${extensionShard(extension)}`,
   sk: `X#${extension}`,
 });
-const numbers = (set: unknown): number[] =>
-  set instanceof Set ? [...set].map(Number) : Array.isArray(set) ? set.map(Number) : [];
 const directoryKey = (sub: string, userId: number) => ({
   pk: `A#${sub}#DIR#${userId % DIRECTORY_SHARDS}`,
   sk: 'DIR',
 });
-
-const isConditionFailure = (error: unknown): boolean =>
-  error instanceof ConditionalCheckFailedException ||
-  (error instanceof Error && error.name === 'ConditionalCheckFailedException');
 
 export interface DynamoStateStoreOptions {
   tableName: string;
@@ -88,7 +82,7 @@ export class DynamoStateStore implements StateStore {
             subdomain: c.subdomain,
             userId: c.userId,
             ...info,
-            ttl: seconds(c.expiresAt),
+            ttl: epochSeconds(c.expiresAt),
           },
         }),
       ),
@@ -99,7 +93,7 @@ export class DynamoStateStore implements StateStore {
           // The item lives as long as its newest socket can.
           UpdateExpression: 'SET #c = :info, #ttl = :ttl',
           ExpressionAttributeNames: { '#c': connectionAttribute(c.connectionId), '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':info': info, ':ttl': seconds(c.expiresAt) },
+          ExpressionAttributeValues: { ':info': info, ':ttl': epochSeconds(c.expiresAt) },
           ReturnValues: 'ALL_NEW',
         }),
       ),
@@ -138,7 +132,7 @@ export class DynamoStateStore implements StateStore {
         Key: { pk: userKey(sub, userId), sk: `RATE#T#${windowStart}` },
         UpdateExpression: 'ADD n :one SET #ttl = :ttl',
         ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ':one': 1, ':ttl': seconds(windowStart + 2 * windowMs) },
+        ExpressionAttributeValues: { ':one': 1, ':ttl': epochSeconds(windowStart + 2 * windowMs) },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
@@ -160,7 +154,7 @@ export class DynamoStateStore implements StateStore {
         ExpressionAttributeValues: {
           ':one': 1,
           ':resume': resume ? 1 : 0,
-          ':ttl': seconds(windowStart + 2 * windowMs),
+          ':ttl': epochSeconds(windowStart + 2 * windowMs),
         },
         ReturnValues: 'UPDATED_NEW',
       }),
@@ -219,7 +213,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async connectedUsers(sub: string): Promise<number[]> {
-    return (await this.directory(sub)).flatMap((item) => numbers(item.users));
+    return (await this.directory(sub)).flatMap((item) => numberSet(item.users));
   }
 
   private directory(sub: string): Promise<Record<string, unknown>[]> {
@@ -276,7 +270,7 @@ export class DynamoStateStore implements StateStore {
     await this.db.send(
       new PutCommand({
         TableName: this.table,
-        Item: { pk: `T#${hash}`, sk: 'T', ...record, ttl: seconds(record.expiresAt) + 60 },
+        Item: { pk: `T#${hash}`, sk: 'T', ...record, ttl: epochSeconds(record.expiresAt) + 60 },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -355,12 +349,12 @@ export class DynamoStateStore implements StateStore {
 
   async usersOfExtensions(sub: string, extensions: readonly string[]): Promise<Map<string, number[]>> {
     const items = await this.batchGet([...new Set(extensions)].map((e) => extensionKey(sub, e)));
-    return new Map(items.map((item) => [String(item.extension), numbers(item.users)]));
+    return new Map(items.map((item) => [String(item.extension), numberSet(item.users)]));
   }
 
   async ringAllUsers(sub: string): Promise<number[]> {
     const items = await this.directory(sub);
-    return [...new Set(items.flatMap((item) => [...numbers(item.users), ...numbers(item.agents)]))];
+    return [...new Set(items.flatMap((item) => [...numberSet(item.users), ...numberSet(item.agents)]))];
   }
 
   /** Every extension item of the account: a consistent Query of each shard. */
@@ -381,7 +375,7 @@ export class DynamoStateStore implements StateStore {
               ExclusiveStartKey: startKey,
             }),
           );
-          for (const item of page.Items ?? []) out.push([String(item.extension), numbers(item.users)]);
+          for (const item of page.Items ?? []) out.push([String(item.extension), numberSet(item.users)]);
           startKey = page.LastEvaluatedKey;
         } while (startKey);
         return out;
@@ -409,7 +403,7 @@ export class DynamoStateStore implements StateStore {
             ':released': 'released',
             ':now': nowMs,
             ':stale': nowMs - leaseMs,
-            ':ttl': seconds(nowMs) + DAY_SECONDS,
+            ':ttl': epochSeconds(nowMs) + DAY_SECONDS,
           },
         }),
       );
@@ -447,7 +441,7 @@ export class DynamoStateStore implements StateStore {
           status: 'done',
           result,
           completedAt: nowMs,
-          ttl: seconds(nowMs) + DAY_SECONDS,
+          ttl: epochSeconds(nowMs) + DAY_SECONDS,
         },
       }),
     );
@@ -475,7 +469,7 @@ export class DynamoStateStore implements StateStore {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.table,
-        Key: { pk: `A#${sub}#CALL#${callId}`, sk: 'CALL' },
+        Key: { pk: callPartition(sub, callId), sk: 'CALL' },
         ConsistentRead: true,
       }),
     );
@@ -483,7 +477,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async getCalls(sub: string, callIds: readonly string[]): Promise<CallRecord[]> {
-    const items = await this.batchGet(callIds.map((id) => ({ pk: `A#${sub}#CALL#${id}`, sk: 'CALL' })));
+    const items = await this.batchGet(callIds.map((id) => ({ pk: callPartition(sub, id), sk: 'CALL' })));
     return items.map((item) => item.record as CallRecord);
   }
 
@@ -493,11 +487,11 @@ export class DynamoStateStore implements StateStore {
         new PutCommand({
           TableName: this.table,
           Item: {
-            pk: `A#${sub}#CALL#${record.callId}`,
+            pk: callPartition(sub, record.callId),
             sk: 'CALL',
             record,
             version: record.version,
-            ttl: seconds(nowMs) + 2 * DAY_SECONDS,
+            ttl: epochSeconds(nowMs) + 2 * DAY_SECONDS,
           },
           ConditionExpression: record.version === 1 ? 'attribute_not_exists(pk)' : 'version = :previous',
           ExpressionAttributeValues: record.version === 1 ? undefined : { ':previous': record.version - 1 },
@@ -514,21 +508,16 @@ export class DynamoStateStore implements StateStore {
 
   async addCallUsers(sub: string, userIds: readonly number[], callId: string, nowMs: number): Promise<void> {
     // A day: longer than any call lasts (the server ends stale ones), and every resume filters on expiry.
-    const ttl = seconds(nowMs) + DAY_SECONDS;
+    const ttl = epochSeconds(nowMs) + DAY_SECONDS;
+    const marker = (userId: number) => ({ pk: userKey(sub, userId), sk: `M#${callId}`, callId, ttl });
     const [only] = userIds;
     if (userIds.length === 1 && only !== undefined) {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: userKey(sub, only), sk: `M#${callId}`, callId, ttl },
-        }),
-      );
+      // The usual call rings one agent: a PutItem, with less work than a batch of one.
+      await this.db.send(new PutCommand({ TableName: this.table, Item: marker(only) }));
       return;
     }
     await this.batchWrite(
-      userIds.map((userId) => ({
-        PutRequest: { Item: { pk: userKey(sub, userId), sk: `M#${callId}`, callId, ttl } },
-      })),
+      userIds.map((userId) => ({ PutRequest: { Item: marker(userId) } })),
       'call marker(s)',
     );
   }
