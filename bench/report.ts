@@ -1,8 +1,24 @@
 /** Prints bench/results.json as the Markdown table the README's Performance section shows. */
 import { readFileSync } from 'node:fs';
+import { parseOrExit } from '../scripts/cli';
 import type { Row } from './stats';
 
-const { date, machine, rows } = JSON.parse(readFileSync(process.argv[2] ?? 'bench/results.json', 'utf8')) as {
+const { positionals } = parseOrExit({
+  usage: 'npm run bench:report [-- results.json]',
+  details: '  Prints a results file of `npm run bench` (bench/results.json by default) as a Markdown table.',
+  examples: ['npm run bench:report', 'npm run bench:report -- /tmp/results.json'],
+  options: {},
+  allowPositionals: true,
+});
+const file = positionals[0] ?? 'bench/results.json';
+let text: string;
+try {
+  text = readFileSync(file, 'utf8');
+} catch {
+  console.error(`error: ${file}: no such results file; run npm run bench first`);
+  process.exit(2);
+}
+const { date, machine, rows } = JSON.parse(text) as {
   date: string;
   machine: { cpu: string; cores: number; node: string };
   rows: Row[];

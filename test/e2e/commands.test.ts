@@ -69,6 +69,7 @@ describe.concurrent('every command explains itself', () => {
     ['bridge/asterisk/main.ts', 'npm run bridge:asterisk'],
     ['scripts/cost.ts', 'npm run cost'],
     ['bench/run.ts', 'npm run bench'],
+    ['bench/report.ts', 'npm run bench:report'],
     ['scripts/screenshot.ts', 'npm run screenshot'],
   ])(
     '%s: --help prints the usage with an example (exit 0); an unknown flag prints it and exits 2',
