@@ -8,11 +8,10 @@
 import * as v from 'valibot';
 import { type AccountSecrets, verifyKommoToken } from '../core/auth';
 import { HttpProblem } from '../core/problem';
-import { describeIssues } from '../core/protocol';
 import type { AgentMap } from '../core/routing';
 import { normaliseAgentMap } from '../core/routing';
 import type { Account, AgentStore, Clock, Logger } from '../ports';
-import { type HttpHandler, header, isJsonContentType, json, parseJson, rawBody, withProblems } from './http';
+import { type HttpHandler, header, json, readJsonBody, withProblems } from './http';
 
 export interface AgentsDeps {
   account: (
@@ -94,23 +93,8 @@ export const makeAgentsHandler = (deps: AgentsDeps): HttpHandler =>
       });
       return json(200, { agents: map, source: 'kommo' });
     }
-    const body = rawBody(event);
-    if (body.byteLength > MAX_BODY_BYTES) {
-      throw new HttpProblem(
-        413,
-        'payload_too_large',
-        `body is ${body.byteLength} bytes; at most ${MAX_BODY_BYTES}`,
-      );
-    }
-    if (!isJsonContentType(header(event, 'content-type'))) {
-      throw new HttpProblem(415, 'unsupported_media_type', 'content-type: expected application/json');
-    }
-    const parsed = v.safeParse(AgentMapBody, parseJson(body.toString('utf8')));
-    if (!parsed.success) {
-      const issues = describeIssues(parsed.issues);
-      throw new HttpProblem(400, 'invalid_body', `${issues[0]?.field}: ${issues[0]?.message}`, issues);
-    }
-    const map = normaliseAgentMap(parsed.output.agents);
+    const { agents } = readJsonBody(event, MAX_BODY_BYTES, AgentMapBody);
+    const map = normaliseAgentMap(agents);
     await deps.agents.putAgentMap(identity.subdomain, map, identity.userId, now);
     deps.logger.info('agent map replaced', {
       subdomain: identity.subdomain,

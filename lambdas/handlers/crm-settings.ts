@@ -1,16 +1,9 @@
-/**
- * GET/PUT /settings/crm: the account's admins see and change what calls do in Kommo (leads, tasks, the bell,
- * the task delay, the duty user, the source name), and see what could not be logged ("3 calls could not be
- * logged: token revoked").
- */
-import * as v from 'valibot';
 import { type AccountSecrets, verifyKommoToken } from '../core/auth';
 import { HttpProblem } from '../core/problem';
-import { describeIssues } from '../core/protocol';
 import type { CrmLedger } from '../crm/ports';
 import { CrmSettingsPatchSchema, DEFAULT_CRM_SETTINGS, mergeSettings } from '../crm/settings';
 import type { AccountStore, Clock, Logger } from '../ports';
-import { type HttpHandler, header, isJsonContentType, json, parseJson, rawBody, withProblems } from './http';
+import { type HttpHandler, header, json, readJsonBody, withProblems } from './http';
 
 export interface CrmSettingsDeps {
   account: (subdomain: string) => Promise<AccountSecrets | undefined>;
@@ -58,23 +51,7 @@ export const makeCrmSettingsHandler = (deps: CrmSettingsDeps): HttpHandler =>
     const accountId = account.kommoAccountId;
     let settings = (await deps.ledger.getSettings(accountId)) ?? DEFAULT_CRM_SETTINGS;
     if (method === 'PUT') {
-      const body = rawBody(event);
-      if (body.byteLength > MAX_BODY_BYTES) {
-        throw new HttpProblem(
-          413,
-          'payload_too_large',
-          `body is ${body.byteLength} bytes; at most ${MAX_BODY_BYTES}`,
-        );
-      }
-      if (!isJsonContentType(header(event, 'content-type'))) {
-        throw new HttpProblem(415, 'unsupported_media_type', 'content-type: expected application/json');
-      }
-      const parsed = v.safeParse(CrmSettingsPatchSchema, parseJson(body.toString('utf8')));
-      if (!parsed.success) {
-        const issues = describeIssues(parsed.issues);
-        throw new HttpProblem(400, 'invalid_body', `${issues[0]?.field}: ${issues[0]?.message}`, issues);
-      }
-      settings = mergeSettings(settings, parsed.output);
+      settings = mergeSettings(settings, readJsonBody(event, MAX_BODY_BYTES, CrmSettingsPatchSchema));
       await deps.ledger.putSettings(accountId, settings);
       deps.logger.info('crm settings changed by admin', {
         subdomain: identity.subdomain,

@@ -1,5 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import * as v from 'valibot';
 import { HttpProblem } from '../core/problem';
+import { describeIssues } from '../core/protocol';
 import { errorFields } from '../logger';
 import type { Logger } from '../ports';
 
@@ -54,6 +56,30 @@ export const parseJson = (text: string): unknown => {
     const detail = error instanceof SyntaxError ? error.message : 'unparseable';
     throw new HttpProblem(400, 'malformed_json', `body is not valid JSON: ${detail}`);
   }
+};
+
+/**
+ * A JSON body of at most `maxBytes`, sent as JSON, that `schema` accepts; otherwise the 413, 415 or 400 that
+ * says which, naming the first field that failed (all of them in `issues`).
+ */
+export const readJsonBody = <S extends v.GenericSchema>(
+  event: HttpEvent,
+  maxBytes: number,
+  schema: S,
+): v.InferOutput<S> => {
+  const body = rawBody(event);
+  if (body.byteLength > maxBytes) {
+    throw new HttpProblem(413, 'payload_too_large', `body is ${body.byteLength} bytes; at most ${maxBytes}`);
+  }
+  if (!isJsonContentType(header(event, 'content-type'))) {
+    throw new HttpProblem(415, 'unsupported_media_type', 'content-type: expected application/json');
+  }
+  const parsed = v.safeParse(schema, parseJson(body.toString('utf8')));
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.issues);
+    throw new HttpProblem(400, 'invalid_body', `${issues[0]?.field}: ${issues[0]?.message}`, issues);
+  }
+  return parsed.output;
 };
 
 /** The one place an error becomes a response: known problems as problem+json, anything else as a bare 500. */
