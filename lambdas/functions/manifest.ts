@@ -90,6 +90,26 @@ export interface FunctionSpec {
   triggers: readonly Trigger[];
 }
 
+/**
+ * What every function that ingests call events needs, whoever sends them (our contract or a provider's own
+ * webhooks): both run the same use-case, so they must be granted the same.
+ */
+const INGESTS_CALL_EVENTS = {
+  env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL', 'CRM_QUEUE_URL'],
+  access: [
+    { table: 'accounts', actions: ['GetItem'] },
+    // BatchGetItem finds the recipients' sockets; DeleteItem and UpdateItem also forget gone ones.
+    {
+      table: 'state',
+      actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
+    },
+  ],
+  manageConnections: true,
+  // Ended calls to log in Kommo; for ringing calls, the delayed bell check and the bell when no tab was
+  // reached (issue 13). The delay is a SendMessage parameter: no other grant.
+  sendsTo: ['crm'],
+} as const;
+
 export const FUNCTIONS = {
   webhook: {
     entry: 'webhook',
@@ -98,19 +118,7 @@ export const FUNCTIONS = {
     timeoutSeconds: 25,
     // Calls must get through while another tenant's sockets flood $default: this much is always there.
     reservedConcurrency: 50,
-    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL', 'CRM_QUEUE_URL'],
-    access: [
-      { table: 'accounts', actions: ['GetItem'] },
-      // BatchGetItem finds the recipients' sockets; DeleteItem and UpdateItem also forget gone ones.
-      {
-        table: 'state',
-        actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
-      },
-    ],
-    manageConnections: true,
-    // Ended calls to log in Kommo; for ringing calls, the delayed bell check and the bell when no tab was
-    // reached (issue 13). The delay is a SendMessage parameter: no other grant.
-    sendsTo: ['crm'],
+    ...INGESTS_CALL_EVENTS,
     triggers: [{ kind: 'http', method: 'POST', path: '/webhooks/{subdomain}' }],
   },
   providerWebhook: {
@@ -119,16 +127,7 @@ export const FUNCTIONS = {
       'Native webhooks of phone providers (Twilio, Telnyx, Vonage, Plivo, Zadarma), verified their way',
     memoryMb: 512,
     timeoutSeconds: 25,
-    env: ['STATE_TABLE', 'ACCOUNTS_TABLE', 'WS_CALLBACK_URL', 'CRM_QUEUE_URL'],
-    access: [
-      { table: 'accounts', actions: ['GetItem'] },
-      {
-        table: 'state',
-        actions: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'],
-      },
-    ],
-    manageConnections: true,
-    sendsTo: ['crm'],
+    ...INGESTS_CALL_EVENTS,
     triggers: [
       { kind: 'http', method: 'POST', path: '/webhooks/{subdomain}/{provider}' },
       // Zadarma checks a URL with a GET that must echo a value before it sends anything.
