@@ -6,7 +6,7 @@
 import pLimit from 'p-limit';
 import type { CallRecord } from './core/call-state';
 import { viewOf } from './core/call-state';
-import { mapBounded, settleBounded } from './core/fanout';
+import { chunks, mapBounded, settleBounded } from './core/fanout';
 import { type CallMessage, PROTOCOL_VERSION } from './core/protocol';
 import type { CallIndex, Connection, ConnectionStore, Logger, Metrics, Pusher } from './ports';
 import { PushFailedError } from './ports';
@@ -127,9 +127,7 @@ export const deliverCallUpdate = async (
   // back, under one limit for the whole fan-out: the first agents hear the call before the last page is read.
   const limit = pLimit(deps.pushConcurrency);
   const limited: Pusher = { send: (id, data) => limit(() => deps.pusher.send(id, data)) };
-  const pages: number[][] = [];
-  for (let i = 0; i < record.users.length; i += LOOKUP_PAGE)
-    pages.push(record.users.slice(i, i + LOOKUP_PAGE));
+  const pages = chunks(record.users, LOOKUP_PAGE);
   const first: Connection[] = [];
   const tally: PushTally = { sent: 0, gone: 0, failed: 0 };
   await mapBounded(pages, LOOKUP_PAGES_IN_FLIGHT, async (users) => {

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { TicketRecord } from '../core/auth';
 import type { CallRecord } from '../core/call-state';
-import { mapBounded } from '../core/fanout';
+import { chunks, mapBounded } from '../core/fanout';
 import { type AgentMap, usersByExtension } from '../core/routing';
 import type { Connection, StateStore, WebhookClaim, WebhookResult } from '../ports';
 import { callPartition, epochSeconds, isConditionFailure, numberSet } from './dynamo-items';
@@ -224,8 +224,7 @@ export class DynamoStateStore implements StateStore {
 
   /** BatchWrite of any number of requests: 25 per request, unprocessed items retried with backoff. */
   private async batchWrite(requests: Record<string, unknown>[], what: string): Promise<void> {
-    const batches: Record<string, unknown>[][] = [];
-    for (let i = 0; i < requests.length; i += 25) batches.push(requests.slice(i, i + 25));
+    const batches = chunks(requests, 25);
     await mapBounded(batches, 8, async (batch) => {
       let pending: Record<string, unknown>[] | undefined = batch;
       for (let attempt = 0; pending && pending.length > 0; attempt++) {
@@ -243,9 +242,7 @@ export class DynamoStateStore implements StateStore {
 
   /** Strongly consistent BatchGet of any number of keys: 100 per request, unprocessed keys retried. */
   private async batchGet(keys: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
-    const chunks: Record<string, unknown>[][] = [];
-    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
-    const pages = await mapBounded(chunks, 8, async (chunk) => {
+    const pages = await mapBounded(chunks(keys, 100), 8, async (chunk) => {
       const out: Record<string, unknown>[] = [];
       let pending: Record<string, unknown>[] | undefined = chunk;
       for (let attempt = 0; pending && pending.length > 0; attempt++) {

@@ -32,3 +32,10 @@ export const mapBounded = async <T, R>(
   if (failed) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
 };
+
+/** `items` in groups of at most `size` (DynamoDB batches, Kommo's 50 per request, lookup pages). */
+export const chunks = <T>(items: readonly T[], size: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+};

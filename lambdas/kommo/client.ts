@@ -4,7 +4,7 @@
  * Requests are logged by method, path (never the query: it can hold a phone number), status and time.
  */
 import type { Logger } from '../ports';
-import { KommoError } from './errors';
+import { KommoError, kommoErrorCode } from './errors';
 import {
   DEFAULT_RETRY,
   errorFromResponse,
@@ -172,7 +172,7 @@ export class KommoClient {
             method,
             path,
             attempt,
-            code: error instanceof KommoError ? error.code : 'unexpected',
+            code: kommoErrorCode(error),
             ms: this.now() - started,
           });
           throw error;

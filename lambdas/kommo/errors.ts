@@ -51,3 +51,7 @@ export class KommoError extends Error {
     return this.code === 'server_error' || this.code === 'timeout' || this.code === 'network';
   }
 }
+
+/** What to log of any error from a Kommo call: its code, never its message (which may quote Kommo's reply). */
+export const kommoErrorCode = (error: unknown): KommoErrorCode | 'unexpected' =>
+  error instanceof KommoError ? error.code : 'unexpected';

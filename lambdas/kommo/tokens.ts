@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../ports';
-import { KommoError } from './errors';
+import { KommoError, kommoErrorCode } from './errors';
 import type { Installation, InstallationStore, Integration } from './ports';
 import type { TokenEndpoint } from './token-endpoint';
 import { REFRESH_LEASE_MS, refreshNeededForUse, type TokenSet } from './tokens-policy';
@@ -119,7 +119,7 @@ export class TokenService {
       this.deps.logger.warn('kommo token refresh failed', {
         accountId,
         reason,
-        code: error instanceof KommoError ? error.code : 'unexpected',
+        code: kommoErrorCode(error),
       });
       throw error;
     }

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
 import type { CallRecord } from '../core/call-state';
+import { chunks } from '../core/fanout';
 import {
   callEntryOf,
   isAnswered,
@@ -26,7 +27,7 @@ import {
 import { type CrmJob, CrmJobSchema, type CrmLedger, type CrmStep } from '../crm/ports';
 import { type CrmSettings, DEFAULT_CRM_SETTINGS } from '../crm/settings';
 import type { KommoClient } from '../kommo/client';
-import { KommoError } from '../kommo/errors';
+import { KommoError, kommoErrorCode } from '../kommo/errors';
 import { errorFields } from '../logger';
 import type { AccountStore, CallStore, Clock, Logger, PopupAcks } from '../ports';
 
@@ -229,7 +230,7 @@ const failed = async (
     step,
     calls: works.length,
     outcome: failure.kind,
-    code: error instanceof KommoError ? error.code : 'unexpected',
+    code: kommoErrorCode(error),
   });
   for (const work of works) {
     const callId = work.job.callId;
@@ -321,7 +322,7 @@ const ringBells = async (deps: CrmWorkerDeps, ctx: AccountContext, works: Work[]
       step: 'bell',
       calls: toRing.length,
       outcome: failure.kind,
-      code: error instanceof KommoError ? error.code : 'unexpected',
+      code: kommoErrorCode(error),
     });
     for (const p of toRing) {
       if (failure.kind === 'uncertain') {
@@ -373,12 +374,6 @@ interface TasksResponse {
 interface ContactsResponse {
   _embedded?: { contacts?: { id?: number; responsible_user_id?: number }[] };
 }
-
-const chunks = <T>(items: readonly T[], size: number): T[][] => {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-};
 
 /** The entity an entry went to: `{entityId, entityType}`, or `{unmatched: 1}` when Kommo had none. */
 type Logged = Record<string, string | number>;
@@ -560,7 +555,7 @@ const completeTasks = async (deps: CrmWorkerDeps, ctx: AccountContext, works: Wo
       await deps.ledger.putOpenTask(ctx.accountId, key, task, task.dueAt + 86_400);
       deps.logger.warn('could not complete a missed-call task', {
         accountId: ctx.accountId,
-        code: error instanceof KommoError ? error.code : 'unexpected',
+        code: kommoErrorCode(error),
       });
     }
   }

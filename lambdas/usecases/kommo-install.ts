@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { newAccount } from '../core/accounts';
-import { KommoError } from '../kommo/errors';
+import { KommoError, kommoErrorCode } from '../kommo/errors';
 import type { Installation, PendingInstall } from '../kommo/ports';
 import type { RedirectQuery } from '../kommo/redirect';
 import { parseAccount } from '../kommo/settings';
@@ -144,7 +144,7 @@ export const completeInstall = async (deps: KommoDeps, id: string): Promise<Inst
     // The hourly job syncs again; an install without settings yet is still an install.
     deps.logger.warn('kommo settings sync after install failed', {
       accountId: kommoAccount.id,
-      code: error instanceof KommoError ? error.code : 'unexpected',
+      code: kommoErrorCode(error),
     });
   }
   return {

@@ -4,7 +4,7 @@
  * 30 days ago.
  * One account's failure never stops the others.
  */
-import { KommoError } from '../kommo/errors';
+import { kommoErrorCode } from '../kommo/errors';
 import type { Installation } from '../kommo/ports';
 import { refreshNeededOnSchedule } from '../kommo/tokens-policy';
 import type { KommoDeps } from './kommo-deps';
@@ -52,7 +52,7 @@ export const runMaintenance = async (deps: KommoDeps): Promise<MaintenanceSummar
       summary.failures++;
       deps.logger.warn('kommo maintenance failed for an account', {
         accountId: installation.accountId,
-        code: error instanceof KommoError ? error.code : 'unexpected',
+        code: kommoErrorCode(error),
       });
     }
   }
