@@ -5,6 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BELL_ACK_SECONDS } from '../../lambdas/crm/ports';
+import { makeCrmWorkerHandler } from '../../lambdas/handlers/crm-worker';
+import { KommoError } from '../../lambdas/kommo/errors';
+import type { CrmWorkerDeps } from '../../lambdas/usecases/crm-worker';
 import { sleep, TestSocket } from '../helpers/stack';
 import { type CrmWorld, KNOWN, startCrmWorld } from './helpers';
 
@@ -73,6 +76,29 @@ describe('the bell when no tab acknowledged the pop-up', () => {
     await afterWindow();
     expect(bellsSince(from)).toHaveLength(1);
     socket.close();
+  });
+
+  it('a bell whose answer was lost after Kommo rang it is never sent again', async () => {
+    const { stack } = w.world;
+    const from = w.world.kommo.written.events.length;
+    // No socket: the bell is queued at once.
+    expect(await w.send(ringing('bell-lost-answer'))).toBe(202);
+    const losing = makeCrmWorkerHandler({
+      ...stack.crm.workerDeps,
+      client: {
+        request: (async (accountId: number, method: string, path: string, request: object = {}) => {
+          const res = await stack.crm.workerDeps.client.request(accountId, method, path, request);
+          if (path === '/api/v2/events') throw new KommoError('timeout', 'POST /api/v2/events: no answer');
+          return res;
+        }) as CrmWorkerDeps['client']['request'],
+      },
+    });
+    await stack.crm.pollWith(losing);
+    expect(bellsSince(from)).toHaveLength(1);
+    // The queue's next attempts, the delayed check and a replay of the bell ring nobody again.
+    await stack.crm.queue.send([{ kind: 'bell', subdomain: 'acme', callId: 'bell-lost-answer' }]);
+    await afterWindow();
+    expect(bellsSince(from)).toHaveLength(1);
   });
 
   it('a call answered or ended before the window is over: no bell', async () => {
