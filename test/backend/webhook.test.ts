@@ -1,4 +1,6 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_TABLES } from '../../infra/local/stack';
 import { newWebhookSecret } from '../../lambdas/core/webhook-signature';
 import { callEvent, sleep, startTestStack, type TestStack } from '../helpers/stack';
 
@@ -54,6 +56,14 @@ describe('POST /webhooks/{subdomain}', () => {
     expect(first.status).toBe(202);
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ ...first.body, duplicate: true });
+    // Remembered for a day: most of a sender's retries (re-signed, same id) come within hours.
+    const claim = await t.stack.dynamo.send(
+      new GetItemCommand({
+        TableName: LOCAL_TABLES.state,
+        Key: { pk: { S: 'A#acme#W#msg_dedupe_1' }, sk: { S: 'W' } },
+      }),
+    );
+    expect(Number(claim.Item?.ttl?.N) * 1000).toBeGreaterThanOrEqual(Date.now() + 23 * 3600_000);
     await sleep(150);
     expect(socket.messages.filter((m) => m.type === 'call' && m.view.call.id === event.call.id)).toHaveLength(
       1,

@@ -58,6 +58,25 @@ describe('bridge configuration', () => {
     expect(problems.join()).not.toContain('hunter2');
   });
 
+  it('serves health only when asked, and then on loopback unless told otherwise: the bridge opens no public port', () => {
+    const base = {
+      AMI_HOST: 'pbx',
+      AMI_USERNAME: 'u',
+      AMI_SECRET: 's',
+      CALLBRIDGE_WEBHOOK_URL: 'https://api.example.com/prod/webhooks/acme',
+      CALLBRIDGE_WEBHOOK_SECRET: 'whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0',
+      BRIDGE_DATA_DIR: '/var/lib/x',
+    };
+    expect(readConfig(base).health).toBeUndefined();
+    expect(readConfig({ ...base, BRIDGE_HEALTH_PORT: '8080' }).health).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+    });
+    expect(
+      readConfig({ ...base, BRIDGE_HEALTH_PORT: '8080', BRIDGE_HEALTH_HOST: '0.0.0.0' }).health?.host,
+    ).toBe('0.0.0.0');
+  });
+
   it('the entry point exits 2 naming the problem, before connecting anywhere', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
       env: { PATH: process.env.PATH ?? '', AMI_HOST: '127.0.0.1' },
