@@ -104,14 +104,26 @@ describe('DynamoDB failing in the middle of a webhook', () => {
   );
 });
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
+const listenable = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+
+/** A free port whose next one is free too: `npm start` runs the Kommo emulator on PORT+1. */
+const freePort = async (): Promise<number> => {
+  for (;;) {
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    if (port < 65_535 && (await listenable(port + 1))) return port;
+  }
+};
 
 describe('the local stack killed and restarted under traffic', () => {
   const children: ChildProcess[] = [];
@@ -158,12 +170,12 @@ describe('the local stack killed and restarted under traffic', () => {
         child.once('exit', (code) => reject(new Error(`stack exited ${code}: ${out}`)));
       });
 
-    // The free port may be taken by another test's server before the stack binds it: try another.
+    // The free ports may be taken by another test's server before the stack binds them: try others.
     const startOnFreePort = async (attempt = 0): Promise<ChildProcess> => {
       try {
         return await start();
       } catch (error) {
-        if (attempt >= 2 || !String(error).includes('EADDRINUSE')) throw error;
+        if (attempt >= 2 || !/EADDRINUSE|already in use/.test(String(error))) throw error;
         port = await freePort();
         url = `http://127.0.0.1:${port}`;
         return startOnFreePort(attempt + 1);
